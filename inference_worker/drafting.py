@@ -1,0 +1,117 @@
+"""Drafting one report: claim it, run the model, stream chunks, save, finish."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from django.conf import settings
+
+from inference_worker.engine import TransformersEngine
+from inference_worker.preprocessing import model_image, representative_instance
+from inference_worker.prompts import prompt_for
+from medportal.reporting import services
+from medportal.reporting.models import Report
+from medportal.streaming.publish import ReportPublisher
+
+logger = logging.getLogger(__name__)
+
+
+class DraftStream:
+    """Coalesces generated pieces into chunks (one message per interval, not per token)
+    and saves the text so far to the database at least every save interval."""
+
+    def __init__(self, *, report_id: int, attempt: int, publisher: ReportPublisher,
+                 publish_interval_s: float, save_interval_s: float):
+        self.report_id = report_id
+        self.attempt = attempt
+        self.publisher = publisher
+        self.publish_interval_s = publish_interval_s
+        self.save_interval_s = save_interval_s
+        self.text = ""
+        self.seq = 0
+        self._published = 0  # characters already sent
+        self._saved = 0
+        self._last_publish = self._last_save = time.monotonic()
+        self.superseded = False
+
+    def feed(self, piece: str) -> None:
+        self.text += piece
+        now = time.monotonic()
+        if now - self._last_publish >= self.publish_interval_s:
+            self.flush()
+        if now - self._last_save >= self.save_interval_s and self._saved < len(self.text):
+            self._save()
+
+    def flush(self) -> None:
+        self._last_publish = time.monotonic()
+        if self._published == len(self.text):
+            return
+        self.seq += 1
+        self.publisher.chunk(
+            report_id=self.report_id, attempt=self.attempt, seq=self.seq,
+            offset=self._published, text=self.text[self._published:],
+        )
+        self._published = len(self.text)
+
+    def _save(self) -> None:
+        self._last_save = time.monotonic()
+        if not services.draft_progress(report_id=self.report_id, attempt=self.attempt, text=self.text):
+            self.superseded = True  # redrafted or cancelled meanwhile
+        self._saved = len(self.text)
+
+
+def draft_run(*, report_id: int, attempt: int, engine_factory: Callable[[], TransformersEngine],
+              publisher: ReportPublisher) -> str:
+    """Run one draft attempt. Returns what happened: drafted, failed, skipped or superseded."""
+    if not services.draft_start(report_id=report_id, attempt=attempt):
+        logger.info("report %s attempt %s is not queued; skipping (duplicate or superseded)", report_id, attempt)
+        return "skipped"
+    publisher.state_changed(report_id=report_id)
+    try:
+        report = Report.objects.select_related("study").get(pk=report_id)
+        study = report.study
+        engine = engine_factory()
+        instance = representative_instance(study)
+        modality = instance.series.modality or study.modality
+        image, preprocessing = model_image(instance, modality)
+        prompt = prompt_for(modality=modality, body_part=study.body_part, indication=study.indication)
+        generation = engine.stream(
+            system=prompt.system, instruction=prompt.instruction, image=image,
+            max_new_tokens=settings.MEDPORTAL_MAX_NEW_TOKENS,
+        )
+        stream = DraftStream(
+            report_id=report_id, attempt=attempt, publisher=publisher,
+            publish_interval_s=settings.MEDPORTAL_STREAM_INTERVAL_MS / 1000,
+            save_interval_s=settings.MEDPORTAL_SAVE_INTERVAL_MS / 1000,
+        )
+        for piece in generation:
+            stream.feed(piece)
+            if stream.superseded:
+                return "superseded"
+        stream.flush()
+        finished = services.draft_finish(
+            report_id=report_id,
+            attempt=attempt,
+            text=stream.text,
+            provenance=services.DraftProvenance(
+                model_id=engine.model_id,
+                model_revision=engine.revision,
+                prompt=prompt.as_record(),
+                generation_params=generation.params,
+                preprocessing=preprocessing,
+                time_to_first_token_ms=(
+                    generation.time_to_first_token_s * 1000 if generation.time_to_first_token_s else None
+                ),
+                tokens_per_second=generation.tokens_per_second,
+                generated_tokens=generation.generated_tokens,
+            ),
+        )
+        return "drafted" if finished else "superseded"
+    except Exception as exc:
+        logger.exception("draft of report %s failed", report_id)
+        services.draft_fail(report_id=report_id, attempt=attempt, reason=str(exc) or type(exc).__name__)
+        return "failed"
+    finally:
+        publisher.state_changed(report_id=report_id)

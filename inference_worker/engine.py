@@ -1,0 +1,163 @@
+"""The transformers engine: loads a Gemma 3 vision-language model once and streams text."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PIL import Image
+
+from inference_worker.tiny_model import TINY_MODEL_ID, build_tiny_model
+
+logger = logging.getLogger(__name__)
+
+# How long the streamer waits for the next token before concluding generation died.
+TOKEN_TIMEOUT_S = 120.0
+
+
+class ModelLoadError(Exception):
+    """The configured model could not be loaded."""
+
+
+@dataclass
+class Generation:
+    """One streaming generation: iterate for text pieces; figures are set when it ends."""
+
+    pieces: Iterator[str]
+    prompt_tokens: int
+    generated_tokens: int = 0
+    time_to_first_token_s: float | None = None
+    duration_s: float | None = None
+    params: dict = field(default_factory=dict)
+
+    def __iter__(self) -> Iterator[str]:
+        return self.pieces
+
+    @property
+    def tokens_per_second(self) -> float | None:
+        if not self.duration_s or not self.generated_tokens:
+            return None
+        return self.generated_tokens / self.duration_s
+
+
+def _weights_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    for weights in sorted(path.glob("*.safetensors")):
+        digest.update(weights.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+class TransformersEngine:
+    """AutoProcessor + AutoModelForImageTextToText; bf16 on GPU, float32 on CPU."""
+
+    def __init__(self, model_ref: str, *, revision: str | None = None, cache_dir: Path | None = None):
+        import torch
+        from transformers import AutoModelForImageTextToText, AutoProcessor
+
+        self.model_id = model_ref
+        self.is_test_model = model_ref == TINY_MODEL_ID
+        source: str | Path = model_ref
+        if self.is_test_model:
+            source = build_tiny_model((cache_dir or Path(".")) / "tiny-gemma3")
+        self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        # Gemma 3 overflows in float16: bf16 on GPU, float32 on CPU.
+        self.dtype = torch.bfloat16 if self.device == "cuda" else torch.float32
+        try:
+            self.processor = AutoProcessor.from_pretrained(source, revision=revision)
+            self.model = AutoModelForImageTextToText.from_pretrained(
+                source, revision=revision, dtype=self.dtype
+            ).to(self.device).eval()
+        except Exception as exc:
+            hint = ""
+            if not Path(str(source)).exists():
+                hint = (
+                    " (a hub model needs HF_TOKEN and its licence accepted on huggingface.co, or set "
+                    "MEDPORTAL_MODEL to a local copy, or to 'tiny' for a demo)"
+                )
+            raise ModelLoadError(f"could not load model {model_ref!r}: {exc}{hint}") from exc
+        local = Path(str(source))
+        self.revision = (
+            revision
+            or getattr(self.model.config, "_commit_hash", None)
+            or (f"sha256:{_weights_digest(local)}" if local.is_dir() else "")
+        )
+        logger.info("model %s (%s) loaded on %s as %s", self.model_id, self.revision, self.device, self.dtype)
+
+    def messages(self, *, system: str, instruction: str, image: Image.Image) -> list[dict]:
+        return [
+            {"role": "system", "content": [{"type": "text", "text": system}]},
+            {"role": "user", "content": [{"type": "text", "text": instruction}, {"type": "image", "image": image}]},
+        ]
+
+    def stream(self, *, system: str, instruction: str, image: Image.Image, max_new_tokens: int) -> Generation:
+        """Start generating in a thread; the returned Generation yields text as it comes."""
+        import torch
+        from transformers import TextIteratorStreamer
+
+        inputs = self.processor.apply_chat_template(
+            self.messages(system=system, instruction=instruction, image=image),
+            add_generation_prompt=True,
+            tokenize=True,
+            return_dict=True,
+            return_tensors="pt",
+        ).to(self.device)
+        if "pixel_values" in inputs:
+            inputs["pixel_values"] = inputs["pixel_values"].to(self.dtype)
+        prompt_tokens = int(inputs["input_ids"].shape[-1])
+        # Without a timeout the streamer waits for ever when generate() raises.
+        streamer = TextIteratorStreamer(
+            self.processor.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=TOKEN_TIMEOUT_S
+        )
+        params = {"max_new_tokens": max_new_tokens, "do_sample": False}
+        outcome: dict = {}
+
+        def run() -> None:
+            try:
+                with torch.inference_mode():
+                    outcome["sequences"] = self.model.generate(**inputs, streamer=streamer, **params)
+            except BaseException as exc:  # re-raised in the consuming thread
+                outcome["error"] = exc
+                streamer.end()
+
+        generation = Generation(pieces=iter(()), prompt_tokens=prompt_tokens, params=params)
+
+        def pieces() -> Iterator[str]:
+            started = time.perf_counter()
+            thread = threading.Thread(target=run, name="generate", daemon=True)
+            thread.start()
+            for piece in streamer:
+                if generation.time_to_first_token_s is None and piece:
+                    generation.time_to_first_token_s = time.perf_counter() - started
+                yield piece
+            thread.join()
+            generation.duration_s = time.perf_counter() - started
+            if "error" in outcome:
+                raise RuntimeError(f"generation failed: {outcome['error']}") from outcome["error"]
+            generation.generated_tokens = int(outcome["sequences"].shape[-1]) - prompt_tokens
+
+        generation.pieces = pieces()
+        return generation
+
+
+_engine: TransformersEngine | None = None
+_engine_lock = threading.Lock()
+
+
+def get_engine() -> TransformersEngine:
+    """The process's engine, loaded on first use (in the worker child, after fork)."""
+    global _engine
+    with _engine_lock:
+        if _engine is None:
+            from django.conf import settings
+
+            _engine = TransformersEngine(
+                settings.MEDPORTAL_MODEL,
+                revision=settings.MEDPORTAL_MODEL_REVISION,
+                cache_dir=settings.DATA_DIR / "models",
+            )
+        return _engine

@@ -1,0 +1,38 @@
+"""Prompts, chosen by modality. Each has a version recorded with every draft."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SYSTEM_PROMPT = "You are an expert radiologist."
+
+_SECTIONS = "Write the report with a FINDINGS section and an IMPRESSION section."
+
+
+@dataclass(frozen=True)
+class Prompt:
+    name: str
+    system: str
+    instruction: str
+
+    def as_record(self) -> str:
+        return f"[{self.name}]\nSYSTEM: {self.system}\nUSER: {self.instruction}"
+
+
+_INSTRUCTIONS = {
+    "CR": ("cxr-v1", "Describe this chest X-ray."),
+    "DX": ("cxr-v1", "Describe this chest X-ray."),
+    "CT": ("ct-slice-v1", "This is one representative axial slice of a CT study{body}. Describe it."),
+    "MR": ("mr-slice-v1", "This is one representative slice of an MR study{body}. Describe it."),
+}
+
+
+def prompt_for(*, modality: str, body_part: str = "", indication: str = "") -> Prompt:
+    name, template = _INSTRUCTIONS.get(
+        modality.upper(), ("generic-v1", "Describe this medical image ({modality}{body}).")
+    )
+    body = f" of the {body_part.lower()}" if body_part else ""
+    instruction = template.format(body=body, modality=modality or "unknown modality")
+    if indication.strip():
+        instruction += f"\nClinical indication: {indication.strip()}"
+    return Prompt(name=name, system=SYSTEM_PROMPT, instruction=f"{instruction}\n{_SECTIONS}")

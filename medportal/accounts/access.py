@@ -1,0 +1,78 @@
+"""Access checks for views and the API: roles per route, JSON errors for the API."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from medportal.accounts.roles import Role, has_role
+from medportal.accounts.tokens import user_for_authorization_header
+
+
+def role_required(*roles: Role) -> Callable:
+    """For pages: log in first, then the user needs one of ``roles`` (else 403)."""
+
+    def decorator(view):
+        @functools.wraps(view)
+        def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            if not request.user.is_authenticated:
+                return redirect_to_login(request.get_full_path())
+            if not has_role(request.user, *roles):
+                raise PermissionDenied
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, **extra):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.extra = extra
+
+
+def api_json_body(request: HttpRequest) -> dict:
+    try:
+        body = json.loads(request.body or b"{}")
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ApiError(400, "The request body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "The request body must be a JSON object.")
+    return body
+
+
+def api_endpoint(*, methods: tuple[str, ...], roles: tuple[Role, ...]) -> Callable:
+    """For the automation API: ``Authorization: Token <key>``, JSON in and out."""
+
+    def decorator(view):
+        @csrf_exempt  # token-authenticated; no cookies are used
+        @functools.wraps(view)
+        def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            user = user_for_authorization_header(request.headers.get("Authorization"))
+            if user is None:
+                response = JsonResponse({"error": "Authentication required: send 'Authorization: Token <key>'."},
+                                        status=401)
+                response["WWW-Authenticate"] = "Token"
+                return response
+            request.user = user
+            if request.method not in methods:
+                return JsonResponse({"error": f"Method {request.method} is not allowed here."}, status=405)
+            if not has_role(user, *roles):
+                return JsonResponse({"error": "Your role does not allow this."}, status=403)
+            try:
+                return view(request, *args, **kwargs)
+            except ApiError as exc:
+                return JsonResponse({"error": exc.message, **exc.extra}, status=exc.status)
+
+        return wrapper
+
+    return decorator

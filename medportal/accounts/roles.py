@@ -1,0 +1,39 @@
+"""Roles are Django groups. Permission checks ask for roles, never for users."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+
+class Role(StrEnum):
+    TECHNOLOGIST = "technologist"
+    RADIOLOGIST = "radiologist"
+    AUDITOR = "auditor"
+    ADMIN = "admin"
+
+
+def roles_of(user: Any) -> set[Role]:
+    if user is None or not user.is_authenticated or not user.is_active:
+        return set()
+    cached = getattr(user, "_medportal_roles", None)
+    if cached is None:
+        names = set(user.groups.values_list("name", flat=True))
+        cached = {role for role in Role if role.value in names}
+        if user.is_superuser:
+            cached.add(Role.ADMIN)
+        user._medportal_roles = cached
+    return cached
+
+
+def has_role(user: Any, *roles: Role) -> bool:
+    return bool(roles_of(user) & set(roles))
+
+
+# Who may do what. One table, read by views, the API and the websocket consumer.
+CAN_UPLOAD = (Role.TECHNOLOGIST, Role.RADIOLOGIST, Role.ADMIN)
+CAN_VIEW_STUDIES = (Role.TECHNOLOGIST, Role.RADIOLOGIST, Role.ADMIN)
+CAN_REQUEST_DRAFT = (Role.RADIOLOGIST, Role.TECHNOLOGIST, Role.ADMIN)
+CAN_EDIT_REPORTS = (Role.RADIOLOGIST,)
+CAN_SIGN_REPORTS = (Role.RADIOLOGIST,)
+CAN_READ_AUDIT = (Role.AUDITOR, Role.ADMIN)

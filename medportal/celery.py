@@ -1,0 +1,14 @@
+"""The Celery application. The web process only enqueues tasks by name; the
+worker process (``inference_worker``) registers and runs them."""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "medportal.settings")
+
+app = Celery("medportal")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.imports = ("inference_worker.tasks",)
+
+DRAFT_TASK = "inference_worker.draft_report"

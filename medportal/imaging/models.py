@@ -1,0 +1,84 @@
+from django.conf import settings
+from django.db import models
+
+
+class Patient(models.Model):
+    patient_id = models.CharField("MRN", max_length=64, unique=True)
+    name = models.CharField(max_length=200, blank=True)
+    birth_date = models.CharField(max_length=8, blank=True)
+    sex = models.CharField(max_length=16, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name or 'Unnamed'} ({self.patient_id})"
+
+
+class Study(models.Model):
+    study_uid = models.CharField(max_length=64, unique=True)
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="studies")
+    accession_number = models.CharField(max_length=64, blank=True, db_index=True)
+    study_date = models.DateField(null=True, blank=True)
+    description = models.CharField(max_length=200, blank=True)
+    modality = models.CharField(max_length=16, blank=True)
+    body_part = models.CharField(max_length=64, blank=True)
+    indication = models.TextField("clinical indication / history", blank=True)
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name_plural = "studies"
+        ordering = ["-received_at"]
+
+    def __str__(self) -> str:
+        return f"{self.modality} {self.description or self.study_uid}"
+
+
+class Series(models.Model):
+    series_uid = models.CharField(max_length=64, unique=True)
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="series")
+    modality = models.CharField(max_length=16, blank=True)
+    body_part = models.CharField(max_length=64, blank=True)
+    description = models.CharField(max_length=200, blank=True)
+    series_number = models.IntegerField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "series"
+        ordering = ["series_number", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.modality} series {self.series_number or self.series_uid}"
+
+
+class Instance(models.Model):
+    DICOM = "application/dicom"
+    PNG = "image/png"
+    JPEG = "image/jpeg"
+    CONTENT_TYPES = [(DICOM, "DICOM"), (PNG, "PNG"), (JPEG, "JPEG")]
+
+    sop_instance_uid = models.CharField(max_length=64, unique=True)
+    series = models.ForeignKey(Series, on_delete=models.CASCADE, related_name="instances")
+    content_type = models.CharField(max_length=32, choices=CONTENT_TYPES)
+    sha256 = models.CharField(max_length=64, db_index=True)
+    size_bytes = models.BigIntegerField()
+    instance_number = models.IntegerField(null=True, blank=True)
+    rows = models.IntegerField(null=True, blank=True)
+    columns = models.IntegerField(null=True, blank=True)
+    number_of_frames = models.IntegerField(default=1)
+    photometric_interpretation = models.CharField(max_length=32, blank=True)
+    view_position = models.CharField(max_length=16, blank=True)
+    original_name = models.CharField(max_length=255, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["instance_number", "id"]
+
+    def __str__(self) -> str:
+        return self.sop_instance_uid
+
+    @property
+    def storage_name(self) -> str:
+        return storage_name_for(self.sha256)
+
+
+def storage_name_for(sha256: str) -> str:
+    """Where a blob lives in the image store: derived from its hash only, never from its name."""
+    return f"{sha256[:2]}/{sha256[2:4]}/{sha256}"

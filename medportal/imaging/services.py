@@ -1,0 +1,36 @@
+"""Changes to studies other than ingest, and reads of pixels for display."""
+
+from __future__ import annotations
+
+import io
+
+import pydicom
+from PIL import Image
+
+from medportal.audit.models import Action, EventType
+from medportal.audit.services import audit_record
+from medportal.imaging.models import Instance, Study
+from medportal.imaging.pixels import display_array, png_bytes
+from medportal.imaging.storage import blob_read
+
+
+def study_set_indication(*, study: Study, indication: str, user, request=None) -> Study:
+    study.indication = indication.strip()[:4000]
+    study.save(update_fields=["indication"])
+    audit_record(
+        event_type=EventType.PATIENT_RECORD, action=Action.UPDATE, description="Clinical indication edited",
+        request=request, user=user, patient_id=study.patient.patient_id, study_uid=study.study_uid,
+        accession_number=study.accession_number, object_type="study", object_id=study.pk,
+    )
+    return study
+
+
+def instance_render_png(*, instance: Instance, frame: int = 0) -> bytes:
+    """The instance as a viewer shows it by default, as PNG."""
+    data = blob_read(instance.sha256)
+    if instance.content_type != Instance.DICOM:
+        with Image.open(io.BytesIO(data)) as image:
+            out = io.BytesIO()
+            image.convert("RGB" if image.mode not in {"L", "RGB"} else image.mode).save(out, format="PNG")
+            return out.getvalue()
+    return png_bytes(display_array(pydicom.dcmread(io.BytesIO(data)), frame))

@@ -1,0 +1,170 @@
+"""The automation API (JSON, token authentication). Same services and permissions as the UI."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, JsonResponse
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+
+from medportal.accounts.access import ApiError, api_endpoint, api_json_body
+from medportal.accounts.roles import (
+    CAN_EDIT_REPORTS,
+    CAN_REQUEST_DRAFT,
+    CAN_SIGN_REPORTS,
+    CAN_UPLOAD,
+    CAN_VIEW_STUDIES,
+    has_role,
+)
+from medportal.audit.models import Action, EventType
+from medportal.audit.services import audit_record
+from medportal.imaging.ingest import IncomingFile, IngestError
+from medportal.imaging.models import Study
+from medportal.reporting import services
+from medportal.reporting.intake import studies_receive
+from medportal.reporting.models import Report
+from medportal.reporting.selectors import report_provenance
+
+
+def stream_url(request: HttpRequest, report: Report) -> str:
+    scheme = "wss" if request.is_secure() else "ws"
+    return f"{scheme}://{request.get_host()}{reverse('ws-report', kwargs={'report_id': report.pk})}"
+
+
+def report_json(request: HttpRequest, report: Report) -> dict:
+    return {
+        "id": report.pk,
+        "study_id": report.study_id,
+        "status": report.status,
+        "attempt": report.attempt,
+        "draft_text": report.draft_text,
+        "findings": report.findings,
+        "impression": report.impression,
+        "version": report.version,
+        "failure_reason": report.failure_reason,
+        "signed_by": report.signed_by.get_username() if report.signed_by else None,
+        "signed_at": report.signed_at.isoformat() if report.signed_at else None,
+        "provenance": report_provenance(report),
+        "url": request.build_absolute_uri(reverse("api-report", kwargs={"report_id": report.pk})),
+        "stream_url": stream_url(request, report),
+    }
+
+
+def study_json(request: HttpRequest, study: Study, report: Report) -> dict:
+    return {
+        "id": study.pk,
+        "study_uid": study.study_uid,
+        "patient_id": study.patient.patient_id,
+        "accession_number": study.accession_number,
+        "modality": study.modality,
+        "description": study.description,
+        "indication": study.indication,
+        "instances": sum(series.instances.count() for series in study.series.all()),
+        "report": report_json(request, report),
+    }
+
+
+def _audit_read(request: HttpRequest, report: Report) -> None:
+    study = report.study
+    audit_record(
+        event_type=EventType.PATIENT_RECORD, action=Action.READ, description="Report read (API)",
+        request=request, patient_id=study.patient.patient_id, study_uid=study.study_uid,
+        accession_number=study.accession_number, object_type="report", object_id=report.pk,
+    )
+
+
+def _report(report_id: int) -> Report:
+    return get_object_or_404(Report.objects.select_related("study__patient", "signed_by"), pk=report_id)
+
+
+@api_endpoint(methods=("POST",), roles=CAN_UPLOAD)
+def studies_create(request: HttpRequest) -> JsonResponse:
+    """multipart/form-data: ``files`` (one or more), optional ``indication``, ``modality``, ``auto_draft``."""
+    uploads = request.FILES.getlist("files")
+    auto_draft = request.POST.get("auto_draft")
+    try:
+        result, reports = studies_receive(
+            files=[IncomingFile(name=f.name, data=f.read()) for f in uploads],
+            uploader=request.user,
+            indication=request.POST.get("indication", "")[:4000],
+            image_modality=request.POST.get("modality", "DX"),
+            auto_draft=None if auto_draft is None else auto_draft.lower() in {"1", "true", "yes"},
+            request=request,
+            source="api",
+        )
+    except IngestError as exc:
+        raise ApiError(400, str(exc)) from None
+    rejected = [{"file": r.name, "reason": r.reason} for r in result.rejected]
+    if not reports:
+        raise ApiError(400, "No file was accepted.", rejected=rejected)
+    return JsonResponse(
+        {
+            "studies": [study_json(request, report.study, report) for report in reports],
+            "stored": result.stored,
+            "duplicates": result.duplicates,
+            "rejected": rejected,
+        },
+        status=201,
+    )
+
+
+@api_endpoint(methods=("GET",), roles=CAN_VIEW_STUDIES)
+def study_read(request: HttpRequest, study_id: int) -> JsonResponse:
+    study = get_object_or_404(Study.objects.select_related("patient"), pk=study_id)
+    report = services.report_for_study(study=study)
+    _audit_read(request, report)
+    return JsonResponse(study_json(request, study, report))
+
+
+@api_endpoint(methods=("GET", "PUT"), roles=CAN_VIEW_STUDIES)
+def report_detail(request: HttpRequest, report_id: int) -> JsonResponse:
+    """GET reads a report; PUT {findings, impression, version} saves an edit (radiologists)."""
+    report = _report(report_id)
+    if request.method == "GET":
+        _audit_read(request, report)
+        return JsonResponse(report_json(request, report))
+    if not has_role(request.user, *CAN_EDIT_REPORTS):
+        raise ApiError(403, "Your role does not allow editing reports.")
+    body = api_json_body(request)
+    try:
+        version = int(body["version"])
+        findings, impression = str(body.get("findings", "")), str(body.get("impression", ""))
+    except (KeyError, TypeError, ValueError):
+        raise ApiError(400, "Send findings, impression and the version you edited.") from None
+    try:
+        report = services.report_save(report=report, user=request.user, findings=findings,
+                                      impression=impression, expected_version=version, request=request)
+    except services.ReportConflict as exc:
+        raise ApiError(409, str(exc), report=report_json(request, exc.report)) from None
+    except services.ReportError as exc:
+        raise ApiError(409, str(exc)) from None
+    return JsonResponse(report_json(request, _report(report.pk)))
+
+
+@api_endpoint(methods=("POST",), roles=CAN_REQUEST_DRAFT)
+def report_draft(request: HttpRequest, report_id: int) -> JsonResponse:
+    report = _report(report_id)
+    try:
+        report = services.draft_request(report=report, user=request.user, request=request)
+    except services.ReportError as exc:
+        raise ApiError(409, str(exc)) from None
+    return JsonResponse(report_json(request, _report(report.pk)), status=202)
+
+
+@api_endpoint(methods=("POST",), roles=CAN_SIGN_REPORTS)
+def report_sign(request: HttpRequest, report_id: int) -> JsonResponse:
+    """POST {password, version?}: sign after re-authenticating."""
+    report = _report(report_id)
+    body = api_json_body(request)
+    if not isinstance(body.get("password"), str):
+        raise ApiError(400, "Send your password to sign.")
+    version = body.get("version")
+    try:
+        services.report_sign(report=report, user=request.user, password=body["password"],
+                             expected_version=int(version) if version is not None else None, request=request)
+    except services.ReauthenticationFailed as exc:
+        raise ApiError(403, str(exc)) from None
+    except services.ReportConflict as exc:
+        raise ApiError(409, str(exc), report=report_json(request, exc.report)) from None
+    except services.ReportError as exc:
+        raise ApiError(409, str(exc)) from None
+    return JsonResponse(report_json(request, _report(report.pk)))

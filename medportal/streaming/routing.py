@@ -1,0 +1,7 @@
+from django.urls import path
+
+from medportal.streaming.consumers import ReportStreamConsumer
+
+websocket_urlpatterns = [
+    path("ws/reports/<int:report_id>/", ReportStreamConsumer.as_asgi(), name="ws-report"),
+]
