@@ -22,8 +22,15 @@ class DraftStream:
     """Coalesces generated pieces into chunks (one message per interval, not per token)
     and saves the text so far to the database at least every save interval."""
 
-    def __init__(self, *, report_id: int, attempt: int, publisher: ReportPublisher,
-                 publish_interval_s: float, save_interval_s: float):
+    def __init__(
+        self,
+        *,
+        report_id: int,
+        attempt: int,
+        publisher: ReportPublisher,
+        publish_interval_s: float,
+        save_interval_s: float,
+    ):
         self.report_id = report_id
         self.attempt = attempt
         self.publisher = publisher
@@ -50,8 +57,11 @@ class DraftStream:
             return
         self.seq += 1
         self.publisher.chunk(
-            report_id=self.report_id, attempt=self.attempt, seq=self.seq,
-            offset=self._published, text=self.text[self._published:],
+            report_id=self.report_id,
+            attempt=self.attempt,
+            seq=self.seq,
+            offset=self._published,
+            text=self.text[self._published :],
         )
         self._published = len(self.text)
 
@@ -62,11 +72,18 @@ class DraftStream:
         self._saved = len(self.text)
 
 
-def draft_run(*, report_id: int, attempt: int, engine_factory: Callable[[], TransformersEngine],
-              publisher: ReportPublisher) -> str:
+def draft_run(
+    *,
+    report_id: int,
+    attempt: int,
+    engine_factory: Callable[[], TransformersEngine],
+    publisher: ReportPublisher,
+) -> str:
     """Run one draft attempt. Returns what happened: drafted, failed, skipped or superseded."""
     if not services.draft_start(report_id=report_id, attempt=attempt):
-        logger.info("report %s attempt %s is not queued; skipping (duplicate or superseded)", report_id, attempt)
+        logger.info(
+            "report %s attempt %s is not queued; skipping (duplicate or superseded)", report_id, attempt
+        )
         return "skipped"
     publisher.state_changed(report_id=report_id)
     try:
@@ -78,11 +95,15 @@ def draft_run(*, report_id: int, attempt: int, engine_factory: Callable[[], Tran
         image, preprocessing = model_image(instance, modality)
         prompt = prompt_for(modality=modality, body_part=study.body_part, indication=study.indication)
         generation = engine.stream(
-            system=prompt.system, instruction=prompt.instruction, image=image,
+            system=prompt.system,
+            instruction=prompt.instruction,
+            image=image,
             max_new_tokens=settings.MEDPORTAL_MAX_NEW_TOKENS,
         )
         stream = DraftStream(
-            report_id=report_id, attempt=attempt, publisher=publisher,
+            report_id=report_id,
+            attempt=attempt,
+            publisher=publisher,
             publish_interval_s=settings.MEDPORTAL_STREAM_INTERVAL_MS / 1000,
             save_interval_s=settings.MEDPORTAL_SAVE_INTERVAL_MS / 1000,
         )

@@ -69,9 +69,11 @@ class TransformersEngine:
         self.dtype = torch.bfloat16 if self.device == "cuda" else torch.float32
         try:
             self.processor = AutoProcessor.from_pretrained(source, revision=revision)
-            self.model = AutoModelForImageTextToText.from_pretrained(
-                source, revision=revision, dtype=self.dtype
-            ).to(self.device).eval()
+            self.model = (
+                AutoModelForImageTextToText.from_pretrained(source, revision=revision, dtype=self.dtype)
+                .to(self.device)
+                .eval()
+            )
         except Exception as exc:
             hint = ""
             if not Path(str(source)).exists():
@@ -91,7 +93,10 @@ class TransformersEngine:
     def messages(self, *, system: str, instruction: str, image: Image.Image) -> list[dict]:
         return [
             {"role": "system", "content": [{"type": "text", "text": system}]},
-            {"role": "user", "content": [{"type": "text", "text": instruction}, {"type": "image", "image": image}]},
+            {
+                "role": "user",
+                "content": [{"type": "text", "text": instruction}, {"type": "image", "image": image}],
+            },
         ]
 
     def stream(self, *, system: str, instruction: str, image: Image.Image, max_new_tokens: int) -> Generation:

@@ -50,4 +50,6 @@ def draft_report(report_id: int, attempt: int) -> str:
     from inference_worker.drafting import draft_run
     from inference_worker.engine import get_engine
 
-    return draft_run(report_id=report_id, attempt=attempt, engine_factory=get_engine, publisher=_get_publisher())
+    return draft_run(
+        report_id=report_id, attempt=attempt, engine_factory=get_engine, publisher=_get_publisher()
+    )

@@ -16,6 +16,8 @@ application = ProtocolTypeRouter(
     {
         # Static files are the app's own CSS/JS only; uploads are never served from here.
         "http": ASGIStaticFilesHandler(django_asgi_app),
-        "websocket": AllowedHostsOriginValidator(TokenOrSessionAuthMiddleware(URLRouter(websocket_urlpatterns))),
+        "websocket": AllowedHostsOriginValidator(
+            TokenOrSessionAuthMiddleware(URLRouter(websocket_urlpatterns))
+        ),
     }
 )

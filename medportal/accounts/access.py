@@ -59,8 +59,9 @@ def api_endpoint(*, methods: tuple[str, ...], roles: tuple[Role, ...]) -> Callab
         def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
             user = user_for_authorization_header(request.headers.get("Authorization"))
             if user is None:
-                response = JsonResponse({"error": "Authentication required: send 'Authorization: Token <key>'."},
-                                        status=401)
+                response = JsonResponse(
+                    {"error": "Authentication required: send 'Authorization: Token <key>'."}, status=401
+                )
                 response["WWW-Authenticate"] = "Token"
                 return response
             request.user = user

@@ -8,16 +8,22 @@ from medportal.audit.services import audit_record
 @receiver(user_logged_in)
 def _audit_login(sender, request, user, **kwargs):
     audit_record(
-        event_type=EventType.USER_AUTHENTICATION, action=Action.EXECUTE, description="Login",
-        request=request, user=user,
+        event_type=EventType.USER_AUTHENTICATION,
+        action=Action.EXECUTE,
+        description="Login",
+        request=request,
+        user=user,
     )
 
 
 @receiver(user_logged_out)
 def _audit_logout(sender, request, user, **kwargs):
     audit_record(
-        event_type=EventType.USER_AUTHENTICATION, action=Action.EXECUTE, description="Logout",
-        request=request, user=user,
+        event_type=EventType.USER_AUTHENTICATION,
+        action=Action.EXECUTE,
+        description="Logout",
+        request=request,
+        user=user,
     )
 
 

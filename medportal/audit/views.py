@@ -15,7 +15,12 @@ def audit_list(request: HttpRequest) -> HttpResponse:
     for key, value in filters.items():
         if value:
             events = events.filter(**{key: value})
-    audit_record(event_type=EventType.AUDIT_LOG_USED, action=Action.READ, description="Audit trail viewed",
-                 request=request, detail={k: v for k, v in filters.items() if v})
+    audit_record(
+        event_type=EventType.AUDIT_LOG_USED,
+        action=Action.READ,
+        description="Audit trail viewed",
+        request=request,
+        detail={k: v for k, v in filters.items() if v},
+    )
     page = Paginator(events, 100).get_page(request.GET.get("page"))
     return render(request, "audit/audit_list.html", {"page": page, "filters": filters})

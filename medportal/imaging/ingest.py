@@ -116,7 +116,13 @@ def _parse_dicom(incoming: IncomingFile) -> _Parsed:
             "modality": _text(ds, "Modality", 16),
             "body_part": _text(ds, "BodyPartExamined"),
             "indication": " ".join(
-                filter(None, [_text(ds, "ReasonForTheRequestedProcedure", 1000), _text(ds, "AdditionalPatientHistory", 1000)])
+                filter(
+                    None,
+                    [
+                        _text(ds, "ReasonForTheRequestedProcedure", 1000),
+                        _text(ds, "AdditionalPatientHistory", 1000),
+                    ],
+                )
             ),
         },
         series={
@@ -157,12 +163,18 @@ def _parse_plain_image(incoming: IncomingFile, modality: str) -> _Parsed:
             "study_uid": study_uid,
             "accession_number": "",
             "study_date": None,
-            "description": f"{IMAGE_MODALITIES.get(modality, modality)} ({content_type.split('/')[1].upper()})",
+            "description": f"{IMAGE_MODALITIES[modality]} ({content_type.removeprefix('image/')})",
             "modality": modality,
             "body_part": "CHEST" if modality in {"CR", "DX"} else "",
             "indication": "",
         },
-        series={"series_uid": generate_uid(), "modality": modality, "body_part": "", "description": "", "series_number": 1},
+        series={
+            "series_uid": generate_uid(),
+            "modality": modality,
+            "body_part": "",
+            "description": "",
+            "series_number": 1,
+        },
         instance={
             "sop_instance_uid": generate_uid(),
             "instance_number": 1,
@@ -267,7 +279,9 @@ def study_ingest(
     touched: dict[int, tuple[Study, bool]] = {}
     with transaction.atomic():
         for parsed in parsed_files:
-            _store(parsed, uploader=uploader, indication=indication.strip(), result=result, new_studies=touched)
+            _store(
+                parsed, uploader=uploader, indication=indication.strip(), result=result, new_studies=touched
+            )
     result.studies = [study for study, _ in touched.values()]
     for study in result.studies:
         audit_record(

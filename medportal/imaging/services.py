@@ -18,9 +18,16 @@ def study_set_indication(*, study: Study, indication: str, user, request=None) -
     study.indication = indication.strip()[:4000]
     study.save(update_fields=["indication"])
     audit_record(
-        event_type=EventType.PATIENT_RECORD, action=Action.UPDATE, description="Clinical indication edited",
-        request=request, user=user, patient_id=study.patient.patient_id, study_uid=study.study_uid,
-        accession_number=study.accession_number, object_type="study", object_id=study.pk,
+        event_type=EventType.PATIENT_RECORD,
+        action=Action.UPDATE,
+        description="Clinical indication edited",
+        request=request,
+        user=user,
+        patient_id=study.patient.patient_id,
+        study_uid=study.study_uid,
+        accession_number=study.accession_number,
+        object_type="study",
+        object_id=study.pk,
     )
     return study
 

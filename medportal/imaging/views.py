@@ -20,9 +20,15 @@ def instance_image(request: HttpRequest, instance_id: int) -> HttpResponse:
         raise Http404("no such frame")
     study = instance.series.study
     audit_record(
-        event_type=EventType.INSTANCES_ACCESSED, action=Action.READ, description="Image viewed",
-        request=request, patient_id=study.patient.patient_id, study_uid=study.study_uid,
-        accession_number=study.accession_number, object_type="instance", object_id=instance.pk,
+        event_type=EventType.INSTANCES_ACCESSED,
+        action=Action.READ,
+        description="Image viewed",
+        request=request,
+        patient_id=study.patient.patient_id,
+        study_uid=study.study_uid,
+        accession_number=study.accession_number,
+        object_type="instance",
+        object_id=instance.pk,
         detail={"frame": frame},
     )
     etag = f'"{instance.sha256[:32]}-{frame}"'

@@ -7,8 +7,20 @@ from medportal.reporting.models import Report, ReportStatus, ReportVersion
 class ReportAdmin(admin.ModelAdmin):
     list_display = ["id", "study", "status", "model_id", "signed_by", "signed_at"]
     list_filter = ["status"]
-    readonly_fields = ["study", "status", "attempt", "draft_text", "version", "model_id", "model_revision",
-                       "prompt", "generation_params", "preprocessing", "signed_by", "signed_at"]
+    readonly_fields = [
+        "study",
+        "status",
+        "attempt",
+        "draft_text",
+        "version",
+        "model_id",
+        "model_revision",
+        "prompt",
+        "generation_params",
+        "preprocessing",
+        "signed_by",
+        "signed_at",
+    ]
 
     def has_change_permission(self, request, obj=None):
         # Signed reports are immutable; corrections are addenda.

@@ -66,9 +66,15 @@ def study_json(request: HttpRequest, study: Study, report: Report) -> dict:
 def _audit_read(request: HttpRequest, report: Report) -> None:
     study = report.study
     audit_record(
-        event_type=EventType.PATIENT_RECORD, action=Action.READ, description="Report read (API)",
-        request=request, patient_id=study.patient.patient_id, study_uid=study.study_uid,
-        accession_number=study.accession_number, object_type="report", object_id=report.pk,
+        event_type=EventType.PATIENT_RECORD,
+        action=Action.READ,
+        description="Report read (API)",
+        request=request,
+        patient_id=study.patient.patient_id,
+        study_uid=study.study_uid,
+        accession_number=study.accession_number,
+        object_type="report",
+        object_id=report.pk,
     )
 
 
@@ -131,8 +137,14 @@ def report_detail(request: HttpRequest, report_id: int) -> JsonResponse:
     except (KeyError, TypeError, ValueError):
         raise ApiError(400, "Send findings, impression and the version you edited.") from None
     try:
-        report = services.report_save(report=report, user=request.user, findings=findings,
-                                      impression=impression, expected_version=version, request=request)
+        report = services.report_save(
+            report=report,
+            user=request.user,
+            findings=findings,
+            impression=impression,
+            expected_version=version,
+            request=request,
+        )
     except services.ReportConflict as exc:
         raise ApiError(409, str(exc), report=report_json(request, exc.report)) from None
     except services.ReportError as exc:
@@ -159,8 +171,13 @@ def report_sign(request: HttpRequest, report_id: int) -> JsonResponse:
         raise ApiError(400, "Send your password to sign.")
     version = body.get("version")
     try:
-        services.report_sign(report=report, user=request.user, password=body["password"],
-                             expected_version=int(version) if version is not None else None, request=request)
+        services.report_sign(
+            report=report,
+            user=request.user,
+            password=body["password"],
+            expected_version=int(version) if version is not None else None,
+            request=request,
+        )
     except services.ReauthenticationFailed as exc:
         raise ApiError(403, str(exc)) from None
     except services.ReportConflict as exc:

@@ -9,7 +9,15 @@ class MultipleFileInput(forms.ClearableFileInput):
 
 class MultipleFileField(forms.FileField):
     def __init__(self, *args, **kwargs):
-        kwargs.setdefault("widget", MultipleFileInput(attrs={"multiple": True, "accept": ".dcm,.png,.jpg,.jpeg,application/dicom,image/png,image/jpeg"}))
+        kwargs.setdefault(
+            "widget",
+            MultipleFileInput(
+                attrs={
+                    "multiple": True,
+                    "accept": ".dcm,.png,.jpg,.jpeg,application/dicom,image/png,image/jpeg",
+                }
+            ),
+        )
         super().__init__(*args, **kwargs)
 
     def clean(self, data, initial=None):
@@ -33,13 +41,18 @@ class UploadForm(forms.Form):
         max_length=4000,
     )
     image_modality = forms.ChoiceField(
-        label="Modality of a PNG/JPEG", choices=list(IMAGE_MODALITIES.items()), initial="DX", required=False,
+        label="Modality of a PNG/JPEG",
+        choices=list(IMAGE_MODALITIES.items()),
+        initial="DX",
+        required=False,
     )
 
 
 class IndicationForm(forms.Form):
     indication = forms.CharField(
-        label="Clinical indication / history", required=False, max_length=4000,
+        label="Clinical indication / history",
+        required=False,
+        max_length=4000,
         widget=forms.Textarea(attrs={"rows": 2}),
     )
 
@@ -52,6 +65,7 @@ class ReportEditForm(forms.Form):
 
 class SignForm(forms.Form):
     password = forms.CharField(
-        label="Your password (to confirm it is you)", widget=forms.PasswordInput(attrs={"autocomplete": "current-password"})
+        label="Your password (to confirm it is you)",
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
     )
     version = forms.IntegerField(widget=forms.HiddenInput)

@@ -21,8 +21,12 @@ def studies_receive(
 ) -> tuple[IngestResult, list[Report]]:
     """Returns the ingest result and the report of every study the files belong to."""
     result, created = study_ingest(
-        files=files, uploader=uploader, indication=indication, image_modality=image_modality,
-        request=request, source=source,
+        files=files,
+        uploader=uploader,
+        indication=indication,
+        image_modality=image_modality,
+        request=request,
+        source=source,
     )
     draft = settings.MEDPORTAL_AUTO_DRAFT if auto_draft is None else auto_draft
     created_ids = {study.pk for study in created}

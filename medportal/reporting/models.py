@@ -47,20 +47,16 @@ class Report(models.Model):
     draft_finished_at = models.DateTimeField(null=True, blank=True)
 
     signed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="signed_reports"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="signed_reports",
     )
     signed_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"Report {self.pk} ({self.get_status_display()})"
-
-    @property
-    def stream_group(self) -> str:
-        return f"report-{self.pk}"
-
-    @property
-    def is_signed(self) -> bool:
-        return self.status == ReportStatus.SIGNED
 
     def save(self, *args, **kwargs):
         if self.pk and Report.objects.filter(pk=self.pk, status=ReportStatus.SIGNED).exists():
@@ -71,6 +67,14 @@ class Report(models.Model):
         if Report.objects.filter(pk=self.pk, status=ReportStatus.SIGNED).exists():
             raise SignedReportError("a signed report cannot be deleted")
         return super().delete(*args, **kwargs)
+
+    @property
+    def stream_group(self) -> str:
+        return f"report-{self.pk}"
+
+    @property
+    def is_signed(self) -> bool:
+        return self.status == ReportStatus.SIGNED
 
 
 class ReportVersion(models.Model):

@@ -57,8 +57,16 @@ def split_sections(text: str) -> tuple[str, str]:
     return _FINDINGS.sub("", findings.strip(), count=1).strip(), impression.strip()
 
 
-def _audit_report(report: Report, description: str, *, action: Action, request=None, user=None,
-                  outcome: Outcome = Outcome.SUCCESS, detail: dict | None = None) -> None:
+def _audit_report(
+    report: Report,
+    description: str,
+    *,
+    action: Action,
+    request=None,
+    user=None,
+    outcome: Outcome = Outcome.SUCCESS,
+    detail: dict | None = None,
+) -> None:
     study = report.study
     audit_record(
         event_type=EventType.PATIENT_RECORD,
@@ -131,7 +139,9 @@ def draft_start(*, report_id: int, attempt: int) -> bool:
 def draft_progress(*, report_id: int, attempt: int, text: str) -> bool:
     """Save the text so far; False when the draft was superseded."""
     return bool(
-        Report.objects.filter(pk=report_id, attempt=attempt, status=ReportStatus.DRAFTING).update(draft_text=text)
+        Report.objects.filter(pk=report_id, attempt=attempt, status=ReportStatus.DRAFTING).update(
+            draft_text=text
+        )
     )
 
 
@@ -158,10 +168,18 @@ def draft_finish(*, report_id: int, attempt: int, text: str, provenance: DraftPr
             return False
         report = Report.objects.select_related("study__patient").get(pk=report_id)
         ReportVersion.objects.create(
-            report=report, number=report.version, source=ReportVersion.AI, findings=findings, impression=impression
+            report=report,
+            number=report.version,
+            source=ReportVersion.AI,
+            findings=findings,
+            impression=impression,
         )
-        _audit_report(report, "AI draft written", action=Action.CREATE,
-                      detail={"model_id": provenance.model_id, "attempt": attempt})
+        _audit_report(
+            report,
+            "AI draft written",
+            action=Action.CREATE,
+            detail={"model_id": provenance.model_id, "attempt": attempt},
+        )
     return True
 
 
@@ -171,16 +189,22 @@ def draft_fail(*, report_id: int, attempt: int, reason: str) -> bool:
     ).update(status=ReportStatus.FAILED, failure_reason=reason[:2000], draft_finished_at=timezone.now())
     if updated:
         report = Report.objects.select_related("study__patient").get(pk=report_id)
-        _audit_report(report, "AI draft failed", action=Action.CREATE, outcome=Outcome.SERIOUS_FAILURE,
-                      detail={"reason": reason[:500], "attempt": attempt})
+        _audit_report(
+            report,
+            "AI draft failed",
+            action=Action.CREATE,
+            outcome=Outcome.SERIOUS_FAILURE,
+            detail={"reason": reason[:500], "attempt": attempt},
+        )
     return bool(updated)
 
 
 # -- the radiologist's side -----------------------------------------------------------
 
 
-def report_save(*, report: Report, user, findings: str, impression: str, expected_version: int,
-                request=None) -> Report:
+def report_save(
+    *, report: Report, user, findings: str, impression: str, expected_version: int, request=None
+) -> Report:
     """Save an edit as a new version. Fails with ReportConflict when someone saved first."""
     with transaction.atomic():
         current = Report.objects.select_for_update().select_related("study__patient").get(pk=report.pk)
@@ -191,23 +215,45 @@ def report_save(*, report: Report, user, findings: str, impression: str, expecte
         if current.version != expected_version:
             raise ReportConflict("Someone else saved this report first; their text is shown.", current)
         Report.objects.filter(pk=current.pk).update(
-            findings=findings, impression=impression, version=F("version") + 1, status=ReportStatus.DRAFTED,
+            findings=findings,
+            impression=impression,
+            version=F("version") + 1,
+            status=ReportStatus.DRAFTED,
             failure_reason="",
         )
         current.refresh_from_db()
-        ReportVersion.objects.create(report=current, number=current.version, source=ReportVersion.EDIT,
-                                     findings=findings, impression=impression, author=user)
-        _audit_report(current, "Report edited", action=Action.UPDATE, request=request, user=user,
-                      detail={"version": current.version})
+        ReportVersion.objects.create(
+            report=current,
+            number=current.version,
+            source=ReportVersion.EDIT,
+            findings=findings,
+            impression=impression,
+            author=user,
+        )
+        _audit_report(
+            current,
+            "Report edited",
+            action=Action.UPDATE,
+            request=request,
+            user=user,
+            detail={"version": current.version},
+        )
     return current
 
 
-def report_sign(*, report: Report, user, password: str, expected_version: int | None = None,
-                request=None) -> Report:
+def report_sign(
+    *, report: Report, user, password: str, expected_version: int | None = None, request=None
+) -> Report:
     """Sign after re-authentication. Exactly one of two concurrent signers succeeds."""
     if authenticate(request, username=user.get_username(), password=password) is None:
-        _audit_report(report, "Sign-off refused: wrong password", action=Action.UPDATE, request=request,
-                      user=user, outcome=Outcome.MINOR_FAILURE)
+        _audit_report(
+            report,
+            "Sign-off refused: wrong password",
+            action=Action.UPDATE,
+            request=request,
+            user=user,
+            outcome=Outcome.MINOR_FAILURE,
+        )
         raise ReauthenticationFailed("The password is not correct; the report was not signed.")
     with transaction.atomic():
         current = Report.objects.select_for_update().select_related("study__patient").get(pk=report.pk)
@@ -216,14 +262,21 @@ def report_sign(*, report: Report, user, password: str, expected_version: int | 
         if current.status != ReportStatus.DRAFTED:
             raise ReportError("Only a drafted report can be signed.")
         if expected_version is not None and current.version != expected_version:
-            raise ReportConflict("The report changed since you opened it; read the newer text, then sign.",
-                                 current)
+            raise ReportConflict(
+                "The report changed since you opened it; read the newer text, then sign.", current
+            )
         if not (current.findings.strip() or current.impression.strip()):
             raise ReportError("An empty report cannot be signed.")
         Report.objects.filter(pk=current.pk, status=ReportStatus.DRAFTED).update(
             status=ReportStatus.SIGNED, signed_by=user, signed_at=timezone.now()
         )
         current.refresh_from_db()
-        _audit_report(current, "Report signed", action=Action.UPDATE, request=request, user=user,
-                      detail={"version": current.version})
+        _audit_report(
+            current,
+            "Report signed",
+            action=Action.UPDATE,
+            request=request,
+            user=user,
+            detail={"version": current.version},
+        )
     return current

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -31,7 +32,9 @@ from medportal.reporting.models import Report
 @role_required(*CAN_VIEW_STUDIES)
 def worklist(request: HttpRequest) -> HttpResponse:
     studies = Study.objects.select_related("patient", "report").order_by("-received_at")[:200]
-    audit_record(event_type=EventType.QUERY, action=Action.READ, description="Worklist viewed", request=request)
+    audit_record(
+        event_type=EventType.QUERY, action=Action.READ, description="Worklist viewed", request=request
+    )
     template = "reporting/worklist.html#rows" if request.htmx else "reporting/worklist.html"
     return render(request, template, {"studies": studies})
 
@@ -57,7 +60,13 @@ def upload(request: HttpRequest) -> HttpResponse:
         if reports and not result.rejected and not request.htmx:
             return redirect("study-detail", study_id=reports[0].study_id)
     status = 400 if request.method == "POST" and (error or not form.is_valid() or not reports) else 200
-    context = {"form": form, "result": result, "reports": reports, "error": error}
+    context = {
+        "form": form,
+        "result": result,
+        "reports": reports,
+        "error": error,
+        "max_file_bytes": settings.MAX_UPLOAD_FILE_BYTES,
+    }
     template = "reporting/upload.html#outcome" if request.htmx else "reporting/upload.html"
     return render(request, template, context, status=status)
 
@@ -65,7 +74,9 @@ def upload(request: HttpRequest) -> HttpResponse:
 @role_required(*CAN_UPLOAD)
 @require_POST
 def sample_load(request: HttpRequest) -> HttpResponse:
-    _, reports = studies_receive(files=sample_files(), uploader=request.user, request=request, source="sample")
+    _, reports = studies_receive(
+        files=sample_files(), uploader=request.user, request=request, source="sample"
+    )
     messages.info(request, "Sample study loaded from the DICOM files that ship with pydicom.")
     return redirect("study-detail", study_id=reports[0].study_id)
 
@@ -75,8 +86,9 @@ def _report_context(request: HttpRequest, report: Report, **extra) -> dict:
         "report": report,
         "study": report.study,
         "edit_form": extra.pop("edit_form", None)
-        or ReportEditForm(initial={"findings": report.findings, "impression": report.impression,
-                                   "version": report.version}),
+        or ReportEditForm(
+            initial={"findings": report.findings, "impression": report.impression, "version": report.version}
+        ),
         "sign_form": extra.pop("sign_form", None) or SignForm(initial={"version": report.version}),
         "stream_url": reverse("ws-report", kwargs={"report_id": report.pk}),
         **extra,
@@ -89,12 +101,22 @@ def study_detail(request: HttpRequest, study_id: int) -> HttpResponse:
     report = services.report_for_study(study=study)
     instances = Instance.objects.filter(series__study=study).select_related("series")
     audit_record(
-        event_type=EventType.PATIENT_RECORD, action=Action.READ, description="Study viewed", request=request,
-        patient_id=study.patient.patient_id, study_uid=study.study_uid, accession_number=study.accession_number,
-        object_type="study", object_id=study.pk,
+        event_type=EventType.PATIENT_RECORD,
+        action=Action.READ,
+        description="Study viewed",
+        request=request,
+        patient_id=study.patient.patient_id,
+        study_uid=study.study_uid,
+        accession_number=study.accession_number,
+        object_type="study",
+        object_id=study.pk,
     )
-    context = _report_context(request, report, instances=instances,
-                              indication_form=IndicationForm(initial={"indication": study.indication}))
+    context = _report_context(
+        request,
+        report,
+        instances=instances,
+        indication_form=IndicationForm(initial={"indication": study.indication}),
+    )
     return render(request, "reporting/study_detail.html", context)
 
 
@@ -104,8 +126,12 @@ def _report_panel(request: HttpRequest, report: Report, status: int = 200, **ext
             messages.error(request, text)
         return redirect("study-detail", study_id=report.study_id)
     report.refresh_from_db()
-    return render(request, "reporting/study_detail.html#report-panel", _report_context(request, report, **extra),
-                  status=status)
+    return render(
+        request,
+        "reporting/study_detail.html#report-panel",
+        _report_context(request, report, **extra),
+        status=status,
+    )
 
 
 def _report_or_404(report_id: int) -> Report:
@@ -125,8 +151,9 @@ def study_indication(request: HttpRequest, study_id: int) -> HttpResponse:
     study = get_object_or_404(Study.objects.select_related("patient"), pk=study_id)
     form = IndicationForm(request.POST)
     if form.is_valid():
-        study_set_indication(study=study, indication=form.cleaned_data["indication"], user=request.user,
-                             request=request)
+        study_set_indication(
+            study=study, indication=form.cleaned_data["indication"], user=request.user, request=request
+        )
         messages.success(request, "Clinical indication saved; it goes into the next draft's prompt.")
     else:
         messages.error(request, "; ".join(e for errors in form.errors.values() for e in errors))
@@ -150,11 +177,16 @@ def report_save(request: HttpRequest, report_id: int) -> HttpResponse:
     report = _report_or_404(report_id)
     form = ReportEditForm(request.POST)
     if not form.is_valid():
-        return _report_panel(request, report, status=400, errors=["The form was incomplete; reload the page."])
+        return _report_panel(
+            request, report, status=400, errors=["The form was incomplete; reload the page."]
+        )
     try:
         services.report_save(
-            report=report, user=request.user, findings=form.cleaned_data["findings"],
-            impression=form.cleaned_data["impression"], expected_version=form.cleaned_data["version"],
+            report=report,
+            user=request.user,
+            findings=form.cleaned_data["findings"],
+            impression=form.cleaned_data["impression"],
+            expected_version=form.cleaned_data["version"],
             request=request,
         )
     except services.ReportConflict as exc:
@@ -174,8 +206,13 @@ def report_sign(request: HttpRequest, report_id: int) -> HttpResponse:
     if not form.is_valid():
         return _report_panel(request, report, status=400, errors=["Enter your password to sign."])
     try:
-        services.report_sign(report=report, user=request.user, password=form.cleaned_data["password"],
-                             expected_version=form.cleaned_data["version"], request=request)
+        services.report_sign(
+            report=report,
+            user=request.user,
+            password=form.cleaned_data["password"],
+            expected_version=form.cleaned_data["version"],
+            request=request,
+        )
     except services.ReportError as exc:
         return _report_panel(request, report, status=409, errors=[str(exc)])
     if not request.htmx:

