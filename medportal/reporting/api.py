@@ -22,12 +22,12 @@ from medportal.imaging.models import Study
 from medportal.reporting import services
 from medportal.reporting.intake import studies_receive
 from medportal.reporting.models import Report
-from medportal.reporting.selectors import report_provenance
+from medportal.reporting.selectors import report_provenance, report_stream_path
 
 
 def stream_url(request: HttpRequest, report: Report) -> str:
     scheme = "wss" if request.is_secure() else "ws"
-    return f"{scheme}://{request.get_host()}{reverse('ws-report', kwargs={'report_id': report.pk})}"
+    return f"{scheme}://{request.get_host()}{report_stream_path(report.pk)}"
 
 
 def report_json(request: HttpRequest, report: Report) -> dict:

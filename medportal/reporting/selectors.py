@@ -5,6 +5,11 @@ from __future__ import annotations
 from medportal.reporting.models import Report
 
 
+def report_stream_path(report_id: int) -> str:
+    """The websocket path of a report's draft stream (routed in medportal.streaming.routing)."""
+    return f"/ws/reports/{report_id}/"
+
+
 def report_provenance(report: Report) -> dict:
     return {
         "model_id": report.model_id,

@@ -6,7 +6,6 @@ from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from medportal.accounts.access import role_required
@@ -27,6 +26,7 @@ from medportal.reporting import services
 from medportal.reporting.forms import IndicationForm, ReportEditForm, SignForm, UploadForm
 from medportal.reporting.intake import studies_receive
 from medportal.reporting.models import Report
+from medportal.reporting.selectors import report_stream_path
 
 
 @role_required(*CAN_VIEW_STUDIES)
@@ -90,7 +90,7 @@ def _report_context(request: HttpRequest, report: Report, **extra) -> dict:
             initial={"findings": report.findings, "impression": report.impression, "version": report.version}
         ),
         "sign_form": extra.pop("sign_form", None) or SignForm(initial={"version": report.version}),
-        "stream_url": reverse("ws-report", kwargs={"report_id": report.pk}),
+        "stream_url": report_stream_path(report.pk),
         **extra,
     }
 

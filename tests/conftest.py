@@ -1,0 +1,61 @@
+"""Shared fixtures: personas per role, API tokens, DICOM files that ship with pydicom."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import Group, User
+from pydicom.data import get_testdata_file
+
+from medportal.accounts.models import ApiToken
+from medportal.accounts.roles import Role
+
+PASSWORD = "correct horse battery staple"
+
+
+def make_user(username: str, *roles: Role, superuser: bool = False) -> User:
+    user = User.objects.create_user(username=username, password=PASSWORD, is_superuser=superuser,
+                                    is_staff=superuser)
+    for role in roles:
+        user.groups.add(Group.objects.get_or_create(name=role.value)[0])
+    return user
+
+
+@pytest.fixture
+def radiologist(db) -> User:
+    return make_user("rita", Role.RADIOLOGIST)
+
+
+@pytest.fixture
+def second_radiologist(db) -> User:
+    return make_user("ravi", Role.RADIOLOGIST)
+
+
+@pytest.fixture
+def technologist(db) -> User:
+    return make_user("tom", Role.TECHNOLOGIST)
+
+
+@pytest.fixture
+def auditor(db) -> User:
+    return make_user("audrey", Role.AUDITOR)
+
+
+@pytest.fixture
+def outsider(db) -> User:
+    """Logged in, but in no role."""
+    return make_user("olga")
+
+
+def token_header(user: User) -> dict[str, str]:
+    _, key = ApiToken.issue(user=user, name="test")
+    return {"HTTP_AUTHORIZATION": f"Token {key}"}
+
+
+def dicom_path(name: str) -> Path:
+    return Path(get_testdata_file(name))
+
+
+def dicom_bytes(name: str) -> bytes:
+    return dicom_path(name).read_bytes()
