@@ -15,8 +15,9 @@ PASSWORD = "correct horse battery staple"
 
 
 def make_user(username: str, *roles: Role, superuser: bool = False) -> User:
-    user = User.objects.create_user(username=username, password=PASSWORD, is_superuser=superuser,
-                                    is_staff=superuser)
+    user = User.objects.create_user(
+        username=username, password=PASSWORD, is_superuser=superuser, is_staff=superuser
+    )
     for role in roles:
         user.groups.add(Group.objects.get_or_create(name=role.value)[0])
     return user

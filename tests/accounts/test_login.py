@@ -22,7 +22,11 @@ def test_a_failed_login_is_refused_and_audited(client, radiologist):
     assert response.status_code == 200
     assert b"did not match" in response.content
     event = AuditEvent.objects.filter(event_type=EventType.USER_AUTHENTICATION).last()
-    assert (event.username, event.description, event.outcome) == ("rita", "Login failed", Outcome.MINOR_FAILURE)
+    assert (event.username, event.description, event.outcome) == (
+        "rita",
+        "Login failed",
+        Outcome.MINOR_FAILURE,
+    )
     assert event.user is None
 
 

@@ -1,0 +1,132 @@
+"""A real stack for end-to-end tests: daphne serving the ASGI app and a Celery worker
+process, both subprocesses on the test database, Redis and the tiny model."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+from django.conf import settings
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def database_url() -> str:
+    db = settings.DATABASES["default"]
+    if db["ENGINE"] != "django.db.backends.postgresql":
+        pytest.fail("end-to-end tests need PostgreSQL: run them with bin/test (DATABASE_URL=postgres://...)")
+    user = db.get("USER") or "postgres"
+    return f"postgres://{user}@{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
+
+
+@dataclass
+class Stack:
+    base_url: str
+    ws_url: str
+    env: dict
+    processes: dict
+
+    def http(self, token: str | None = None) -> httpx.Client:
+        headers = {"Authorization": f"Token {token}"} if token else {}
+        return httpx.Client(base_url=self.base_url, headers=headers, timeout=30)
+
+    def start_worker(self) -> subprocess.Popen:
+        log = open(ARTIFACTS / f"worker-{self.env['MEDPORTAL_QUEUE']}.log", "ab")  # noqa: SIM115
+        worker = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "medportal",
+                "worker",
+                "--pool=prefork",
+                "--concurrency=1",
+                "-Q",
+                self.env["MEDPORTAL_QUEUE"],
+                "--loglevel=INFO",
+                "--without-heartbeat",
+                "--without-gossip",
+                "--without-mingle",
+            ],
+            env=self.env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        self.processes["worker"] = worker
+        wait_for_log(log.name, b"ready.", worker)
+        return worker
+
+
+def wait_for_log(path: str, marker: bytes, process: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"process exited with {process.returncode}; see {path}")
+        if marker in Path(path).read_bytes():
+            return
+        time.sleep(0.2)
+    pytest.fail(f"timed out waiting for {marker!r} in {path}")
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture
+def stack(transactional_db, tmp_path):
+    """Web (daphne) and worker (Celery) processes; a fresh queue so no other run's task is taken."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    port = free_port()
+    queue = f"e2e-{uuid.uuid4().hex[:8]}"
+    env = dict(
+        os.environ,
+        DATABASE_URL=database_url(),
+        REDIS_URL=settings.REDIS_URL,
+        MEDPORTAL_QUEUE=queue,
+        MEDPORTAL_MODEL="tiny",
+        MEDPORTAL_AUTO_DRAFT="false",
+        MEDPORTAL_IMAGE_STORE=str(tmp_path / "images"),
+        MEDPORTAL_DATA_DIR=str(settings.DATA_DIR),
+        PYTHONPATH=str(ROOT),
+    )
+    web_log = open(ARTIFACTS / f"web-{queue}.log", "ab")  # noqa: SIM115
+    web = subprocess.Popen(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "medportal.asgi:application"],
+        env=env,
+        cwd=ROOT,
+        stdout=web_log,
+        stderr=subprocess.STDOUT,
+    )
+    running = Stack(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}", env, {"web": web})
+    wait_for_log(web_log.name, b"Listening on TCP address", web)
+    try:
+        running.start_worker()
+        yield running
+    finally:
+        for process in running.processes.values():
+            stop(process)
+        redis.Redis.from_url(settings.REDIS_URL).delete(queue)
