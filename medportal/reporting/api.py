@@ -171,11 +171,15 @@ def report_sign(request: HttpRequest, report_id: int) -> JsonResponse:
         raise ApiError(400, "Send your password to sign.")
     version = body.get("version")
     try:
+        version = int(version) if version is not None else None
+    except (TypeError, ValueError):
+        raise ApiError(400, "The version must be a whole number.") from None
+    try:
         services.report_sign(
             report=report,
             user=request.user,
             password=body["password"],
-            expected_version=int(version) if version is not None else None,
+            expected_version=version,
             request=request,
         )
     except services.ReauthenticationFailed as exc:

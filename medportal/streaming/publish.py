@@ -39,5 +39,5 @@ class ReportPublisher:
         self._send(report_id, {"type": "draft.state"})
 
     def close(self) -> None:
-        self._loop.run_until_complete(self._layer.close_pools())
+        # channels-redis closes this loop's connections (only these) when the loop closes.
         self._loop.close()

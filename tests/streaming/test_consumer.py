@@ -1,0 +1,107 @@
+"""The report stream consumer over the real Redis channel layer."""
+
+from __future__ import annotations
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from channels.testing import WebsocketCommunicator
+
+from medportal.asgi import application
+from medportal.audit.models import AuditEvent
+from medportal.imaging.ingest import IncomingFile
+from medportal.reporting import services
+from medportal.reporting.intake import studies_receive
+from medportal.streaming.publish import report_group
+from tests.conftest import dicom_bytes, token_header
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def make_report(user):
+    _, reports = studies_receive(
+        files=[IncomingFile("CT_small.dcm", dicom_bytes("CT_small.dcm"))], uploader=user, auto_draft=False
+    )
+    return reports[0]
+
+
+async def open_stream(report_id: int, user=None, origin: bytes | None = None) -> WebsocketCommunicator:
+    headers = []
+    if user is not None:
+        header = await database_sync_to_async(token_header)(user)
+        headers.append((b"authorization", header["HTTP_AUTHORIZATION"].encode()))
+    if origin is not None:
+        headers.append((b"origin", origin))
+    return WebsocketCommunicator(application, f"/ws/reports/{report_id}/", headers=headers)
+
+
+async def test_a_subscriber_gets_the_database_text_then_live_chunks(radiologist):
+    report = await database_sync_to_async(make_report)(radiologist)
+    await database_sync_to_async(services.draft_request)(report=report, user=radiologist)
+    attempt = report.attempt + 1
+    await database_sync_to_async(services.draft_start)(report_id=report.pk, attempt=attempt)
+    await database_sync_to_async(services.draft_progress)(
+        report_id=report.pk, attempt=attempt, text="The lungs"
+    )
+
+    stream = await open_stream(report.pk, radiologist)
+    connected, _ = await stream.connect()
+    assert connected
+    snapshot = await stream.receive_json_from(timeout=5)
+    assert (snapshot["type"], snapshot["status"], snapshot["text"]) == ("snapshot", "drafting", "The lungs")
+
+    await get_channel_layer().group_send(
+        report_group(report.pk),
+        {"type": "draft.chunk", "attempt": attempt, "seq": 3, "offset": 9, "text": " are clear."},
+    )
+    chunk = await stream.receive_json_from(timeout=5)
+    assert chunk == {"type": "chunk", "attempt": attempt, "seq": 3, "offset": 9, "text": " are clear."}
+
+    # A client that saw a gap asks again, and gets the database's text.
+    await database_sync_to_async(services.draft_progress)(
+        report_id=report.pk, attempt=attempt, text="The lungs are clear."
+    )
+    await stream.send_json_to({"type": "resync"})
+    again = await stream.receive_json_from(timeout=5)
+    assert again["text"] == "The lungs are clear."
+    await stream.disconnect()
+
+    opened = await database_sync_to_async(
+        AuditEvent.objects.filter(description="Report stream opened", object_id=str(report.pk)).count
+    )()
+    assert opened == 1
+
+
+async def test_a_user_without_a_role_is_refused_and_audited(radiologist, outsider):
+    report = await database_sync_to_async(make_report)(radiologist)
+    stream = await open_stream(report.pk, outsider)
+    connected, code = await stream.connect()
+    assert not connected and code == 4403
+    refused = await database_sync_to_async(
+        AuditEvent.objects.filter(description="Report stream refused", outcome=4).count
+    )()
+    assert refused == 1
+
+
+async def test_an_anonymous_client_is_refused(radiologist):
+    report = await database_sync_to_async(make_report)(radiologist)
+    stream = await open_stream(report.pk)
+    connected, code = await stream.connect()
+    assert not connected and code == 4403
+
+
+async def test_an_unknown_report_is_not_found(radiologist):
+    stream = await open_stream(999999, radiologist)
+    connected, code = await stream.connect()
+    assert not connected and code == 4404
+
+
+async def test_a_browser_from_another_site_is_refused(radiologist):
+    report = await database_sync_to_async(make_report)(radiologist)
+    stream = await open_stream(report.pk, radiologist, origin=b"https://evil.example")
+    connected, _ = await stream.connect()
+    assert not connected
+    ours = await open_stream(report.pk, radiologist, origin=b"http://127.0.0.1:8000")
+    connected, _ = await ours.connect()
+    assert connected
+    await ours.disconnect()
