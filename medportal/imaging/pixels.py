@@ -8,15 +8,17 @@ import numpy as np
 from PIL import Image
 from pydicom.dataset import Dataset
 from pydicom.pixels import apply_modality_lut, apply_voi_lut
+from pydicom.pixels.processing import apply_windowing
 
 
-def stretch_to_uint8(values: np.ndarray) -> np.ndarray:
-    """Linearly map the array's own range onto 0..255."""
+def stretch_to_uint8(values: np.ndarray, low: float | None = None, high: float | None = None) -> np.ndarray:
+    """Linearly map low..high (by default the array's own range) onto 0..255."""
     values = values.astype(np.float64)
-    low, high = float(values.min()), float(values.max())
+    low = float(values.min()) if low is None else low
+    high = float(values.max()) if high is None else high
     if high <= low:
         return np.zeros(values.shape, dtype=np.uint8)
-    return np.round((values - low) * (255.0 / (high - low))).astype(np.uint8)
+    return np.round((np.clip(values, low, high) - low) * (255.0 / (high - low))).astype(np.uint8)
 
 
 def frame_of(ds: Dataset, frame: int = 0) -> np.ndarray:
@@ -40,9 +42,13 @@ def display_array(ds: Dataset, frame: int = 0) -> np.ndarray:
         # pydicom 3 already returns YBR colour data converted to RGB.
         return stretch_to_uint8(pixels) if pixels.dtype != np.uint8 else pixels
     values = apply_modality_lut(pixels, ds)
+    low = high = None
     if has_voi(ds):
         values = apply_voi_lut(values, ds, index=0)
-    image = stretch_to_uint8(values)
+        if not ds.get("VOILUTSequence") and None not in (ds.get("WindowCenter"), ds.get("WindowWidth")):
+            # The window's output range (not the image's own) is the grey scale: its centre is mid-grey.
+            low, high = (float(v) for v in apply_windowing(np.array([-np.inf, np.inf]), ds, index=0))
+    image = stretch_to_uint8(values, low, high)
     if photometric == "MONOCHROME1":
         image = 255 - image
     return image

@@ -9,6 +9,10 @@ from medportal.imaging.models import Instance
 from medportal.imaging.services import instance_render_png
 
 
+# Bump when the rendering changes, so browsers drop images rendered the old way.
+RENDER_VERSION = 2
+
+
 @role_required(*CAN_VIEW_STUDIES)
 def instance_image(request: HttpRequest, instance_id: int) -> HttpResponse:
     instance = get_object_or_404(Instance.objects.select_related("series__study__patient"), pk=instance_id)
@@ -31,7 +35,7 @@ def instance_image(request: HttpRequest, instance_id: int) -> HttpResponse:
         object_id=instance.pk,
         detail={"frame": frame},
     )
-    etag = f'"{instance.sha256[:32]}-{frame}"'
+    etag = f'"{instance.sha256[:32]}-{frame}-r{RENDER_VERSION}"'
     if request.headers.get("If-None-Match") == etag:
         response = HttpResponseNotModified()
     else:

@@ -1,4 +1,5 @@
 from django import forms
+from django.core.exceptions import ValidationError
 
 from medportal.imaging.ingest import IMAGE_MODALITIES
 
@@ -23,6 +24,8 @@ class MultipleFileField(forms.FileField):
     def clean(self, data, initial=None):
         single = super().clean
         if isinstance(data, list | tuple):
+            if not data and self.required:  # the widget gives [] when no file was sent
+                raise ValidationError(self.error_messages["required"], code="required")
             return [single(item, initial) for item in data]
         return [single(data, initial)] if data else []
 
@@ -32,6 +35,8 @@ class UploadForm(forms.Form):
         label="Images",
         help_text="DICOM files (.dcm), or a PNG/JPEG image.",
         error_messages={"required": "Choose at least one file to upload."},
+        # Ingest refuses an empty file by name and keeps the others; the form must not refuse them all.
+        allow_empty_file=True,
     )
     indication = forms.CharField(
         label="Clinical indication / history",

@@ -42,7 +42,8 @@ def worklist(request: HttpRequest) -> HttpResponse:
 @role_required(*CAN_UPLOAD)
 @require_http_methods(["GET", "POST"])
 def upload(request: HttpRequest) -> HttpResponse:
-    form = UploadForm(request.POST or None, request.FILES or None)
+    # Bound on every POST, even an empty one, so that an empty POST gets the form's errors.
+    form = UploadForm(request.POST, request.FILES) if request.method == "POST" else UploadForm()
     result = reports = None
     error = None
     if request.method == "POST" and form.is_valid():

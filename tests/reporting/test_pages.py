@@ -1,0 +1,314 @@
+"""The upload page, the sample study and the study page, through the Django test client."""
+
+import io
+import re
+from pathlib import Path
+
+import pydicom
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+from PIL import Image
+from pydicom.uid import generate_uid
+
+from medportal.audit.models import AuditEvent, EventType, Outcome
+from medportal.imaging.ingest import IncomingFile
+from medportal.imaging.models import Instance, Study
+from medportal.reporting.intake import studies_receive
+from medportal.reporting.models import Report, ReportStatus
+from tests.conftest import dicom_bytes
+
+CT_STUDY_UID = "1.3.6.1.4.1.5962.1.2.1.20040119072730.12322"
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+@pytest.fixture(autouse=True)
+def page_settings(settings, tmp_path) -> Path:
+    """An empty image store per test; no drafts are queued."""
+    store = tmp_path / "images"
+    settings.IMAGE_STORE_DIR = store
+    images = settings.STORAGES["images"]
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "images": {**images, "OPTIONS": {**images["OPTIONS"], "location": store}},
+    }
+    settings.MEDPORTAL_AUTO_DRAFT = False
+    return store
+
+
+@pytest.fixture
+def tom(client, technologist):
+    client.force_login(technologist)
+    return client
+
+
+def upload(name: str, data: bytes, content_type: str = "application/octet-stream") -> SimpleUploadedFile:
+    return SimpleUploadedFile(name, data, content_type=content_type)
+
+
+def png_bytes() -> bytes:
+    out = io.BytesIO()
+    Image.linear_gradient("L").resize((48, 48)).save(out, format="PNG")
+    return out.getvalue()
+
+
+def text_of(response) -> str:
+    return response.content.decode()
+
+
+# -- the upload page ---------------------------------------------------------------------------
+
+
+def test_the_upload_page_shows_the_form_and_a_progress_bar(tom):
+    response = tom.get(reverse("upload"))
+
+    assert response.status_code == 200
+    page = text_of(response)
+    assert "<h1>Upload a study</h1>" in page
+    assert 'id="upload-form"' in page
+    assert 'enctype="multipart/form-data"' in page
+    assert f'hx-post="{reverse("upload")}"' in page
+    assert '<input type="file" name="files"' in page
+    assert "multiple" in page
+    assert 'name="indication"' in page
+    assert 'name="image_modality"' in page
+    assert '<progress id="upload-progress" value="0" max="100" hidden></progress>' in page
+    assert "Load a sample study" in page
+    assert f'action="{reverse("sample-load")}"' in page
+    assert "Limit per file: 512.0\xa0MB" in page
+
+
+def test_htmx_upload_of_a_good_and_a_bad_file_lists_the_study_and_the_reason(tom):
+    response = tom.post(
+        reverse("upload"),
+        {
+            "files": [
+                upload("CT_small.dcm", dicom_bytes("CT_small.dcm"), "application/dicom"),
+                upload("notes.txt", b"Cough for three weeks.\n", "text/plain"),
+            ],
+            "indication": "Cough for three weeks.",
+            "image_modality": "DX",
+        },
+        **HTMX,
+    )
+
+    assert response.status_code == 200
+    fragment = text_of(response)
+    assert "<html" not in fragment  # the outcome partial only
+    study = Study.objects.get()
+    assert study.study_uid == CT_STUDY_UID
+    assert study.indication == "Cough for three weeks."
+    assert f'href="{reverse("study-detail", args=[study.pk])}"' in fragment
+    assert "Stored 1 image." in fragment
+    assert "1 file refused; nothing of it was stored" in fragment
+    assert "<strong>notes.txt</strong>: not a DICOM Part-10 file, PNG or JPEG" in fragment
+    assert Report.objects.get().study == study
+
+
+def test_an_empty_file_in_an_upload_is_refused_by_name_and_the_others_are_stored(tom):
+    response = tom.post(
+        reverse("upload"),
+        {"files": [upload("ct.dcm", dicom_bytes("CT_small.dcm")), upload("empty.dcm", b"")]},
+        **HTMX,
+    )
+
+    assert response.status_code == 200
+    fragment = text_of(response)
+    assert "<strong>empty.dcm</strong>: the file is empty" in fragment
+    assert "Stored 1 image." in fragment
+    assert Study.objects.get().study_uid == CT_STUDY_UID
+    refused = AuditEvent.objects.get(event_type=EventType.IMPORT, outcome=Outcome.MINOR_FAILURE)
+    assert refused.detail["name"] == "empty.dcm"
+
+
+def test_htmx_upload_of_only_a_bad_file_is_400_with_the_reason(tom, page_settings):
+    response = tom.post(
+        reverse("upload"),
+        {"files": [upload("MR_truncated.dcm", dicom_bytes("MR_truncated.dcm"))]},
+        **HTMX,
+    )
+
+    assert response.status_code == 400
+    fragment = text_of(response)
+    assert "<strong>MR_truncated.dcm</strong>: DICOM image cannot be decoded" in fragment
+    assert "Stored" not in fragment
+    assert not Study.objects.exists()
+    assert not page_settings.exists() or not any(p.is_file() for p in page_settings.rglob("*"))
+    event = AuditEvent.objects.get(event_type=EventType.IMPORT)
+    assert event.outcome == Outcome.MINOR_FAILURE
+
+
+def test_htmx_upload_of_the_same_study_again_says_it_was_already_here(tom):
+    data = dicom_bytes("CT_small.dcm")
+    tom.post(reverse("upload"), {"files": [upload("ct.dcm", data)]}, **HTMX)
+
+    response = tom.post(reverse("upload"), {"files": [upload("ct.dcm", data)]}, **HTMX)
+
+    assert response.status_code == 200
+    assert "Stored 0 images (1 already here)." in text_of(response)
+    assert Study.objects.count() == Instance.objects.count() == Report.objects.count() == 1
+
+
+def test_a_png_is_uploaded_with_the_chosen_modality(tom):
+    response = tom.post(
+        reverse("upload"),
+        {"files": [upload("chest.png", png_bytes(), "image/png")], "image_modality": "CR"},
+    )
+
+    study = Study.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == reverse("study-detail", args=[study.pk])
+    assert study.modality == "CR"
+    assert Instance.objects.get().content_type == Instance.PNG
+
+
+def test_a_plain_upload_of_good_files_goes_to_the_study_page(tom):
+    response = tom.post(reverse("upload"), {"files": [upload("ct.dcm", dicom_bytes("CT_small.dcm"))]})
+
+    study = Study.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == reverse("study-detail", args=[study.pk])
+
+
+def test_a_plain_upload_with_a_bad_file_stays_on_the_page_and_shows_the_reason(tom):
+    response = tom.post(
+        reverse("upload"),
+        {"files": [upload("ct.dcm", dicom_bytes("CT_small.dcm")), upload("notes.txt", b"hello")]},
+    )
+
+    assert response.status_code == 200
+    page = text_of(response)
+    assert "<h1>Upload a study</h1>" in page
+    assert "<strong>notes.txt</strong>: not a DICOM Part-10 file, PNG or JPEG" in page
+    assert f'href="{reverse("study-detail", args=[Study.objects.get().pk])}"' in page
+
+
+@pytest.mark.parametrize("headers", [{}, HTMX], ids=["plain", "htmx"])
+@pytest.mark.parametrize("data", [{"indication": "Cough"}, {}], ids=["no-files", "empty-post"])
+def test_posting_no_files_is_a_clear_400(tom, headers, data):
+    response = tom.post(reverse("upload"), data, **headers)
+
+    assert response.status_code == 400
+    assert "<li>Choose at least one file to upload.</li>" in text_of(response)
+    assert not Study.objects.exists()
+
+
+def test_an_oversize_file_is_refused_on_the_page(tom, settings):
+    settings.MAX_UPLOAD_FILE_BYTES = 1000
+    response = tom.post(reverse("upload"), {"files": [upload("ct.dcm", dicom_bytes("CT_small.dcm"))]}, **HTMX)
+
+    assert response.status_code == 400
+    assert "the limit is 1,000 bytes" in text_of(response)
+    assert not Study.objects.exists()
+
+
+def test_a_user_without_a_role_cannot_upload(client, outsider):
+    client.force_login(outsider)
+    response = client.post(reverse("upload"), {"files": [upload("ct.dcm", dicom_bytes("CT_small.dcm"))]})
+    assert response.status_code == 403
+    assert not Study.objects.exists()
+
+
+# -- the sample study --------------------------------------------------------------------------
+
+
+def test_loading_the_sample_creates_the_ct_study_and_opens_it(tom):
+    response = tom.post(reverse("sample-load"))
+
+    study = Study.objects.get()
+    assert study.study_uid == CT_STUDY_UID
+    assert Instance.objects.get().original_name == "CT_small.dcm"
+    assert response.status_code == 302
+    assert response["Location"] == reverse("study-detail", args=[study.pk])
+    page = text_of(tom.get(response["Location"]))
+    assert "Sample study loaded from the DICOM files that ship with pydicom." in page
+    assert "CompressedSamples CT1" in page
+    event = AuditEvent.objects.filter(event_type=EventType.IMPORT).last()
+    assert (event.description, event.detail["source"]) == ("Instances received", "sample")
+
+
+def test_loading_the_sample_twice_opens_the_same_study(tom):
+    first = tom.post(reverse("sample-load"))
+    second = tom.post(reverse("sample-load"))
+    assert first["Location"] == second["Location"]
+    assert Study.objects.count() == 1
+
+
+def test_the_sample_is_loaded_by_post_only(tom):
+    assert tom.get(reverse("sample-load")).status_code == 405
+    assert not Study.objects.exists()
+
+
+# -- the study page ----------------------------------------------------------------------------
+
+
+def second_slice_of_the_ct() -> bytes:
+    """CT_small as another instance (slice 2) of the same series."""
+    ds = pydicom.dcmread(io.BytesIO(dicom_bytes("CT_small.dcm")))
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.InstanceNumber = 2
+    out = io.BytesIO()
+    ds.save_as(out, enforce_file_format=True)
+    return out.getvalue()
+
+
+@pytest.fixture
+def two_slice_study(technologist) -> Study:
+    _, [report] = studies_receive(
+        files=[
+            IncomingFile("slice1.dcm", dicom_bytes("CT_small.dcm")),
+            IncomingFile("slice2.dcm", second_slice_of_the_ct()),
+        ],
+        uploader=technologist,
+        indication="Fall from a ladder; headache. <b>urgent</b>",
+    )
+    return report.study
+
+
+def test_the_study_page_shows_the_images_and_the_indication(tom, two_slice_study):
+    study = two_slice_study
+    response = tom.get(reverse("study-detail", args=[study.pk]))
+
+    assert response.status_code == 200
+    page = text_of(response)
+    instances = Instance.objects.filter(series__study=study).order_by("instance_number")
+    assert [i.original_name for i in instances] == ["slice1.dcm", "slice2.dcm"]
+    assert page.count("<img ") == 2
+    for number, instance in enumerate(instances, start=1):
+        assert f'<img src="{reverse("instance-image", args=[instance.pk])}" alt="CT image {number}"' in page
+    assert "Fall from a ladder; headache. &lt;b&gt;urgent&lt;/b&gt;" in page
+    assert "<b>urgent</b>" not in page
+    assert "CompressedSamples CT1" in page
+    assert "MRN 1CT1" in page
+    assert ReportStatus.RECEIVED.label in page
+    event = AuditEvent.objects.filter(event_type=EventType.PATIENT_RECORD, description="Study viewed").get()
+    assert (event.study_uid, event.username) == (study.study_uid, "tom")
+
+
+def test_the_image_urls_on_the_study_page_serve_the_images(tom, two_slice_study):
+    page = text_of(tom.get(reverse("study-detail", args=[two_slice_study.pk])))
+    urls = re.findall(r'<img src="([^"]+)"', page)
+    assert len(urls) == 2
+    for url in urls:
+        response = tom.get(url)
+        assert response.status_code == 200
+        assert response["Content-Type"] == "image/png"
+
+
+def test_the_study_page_warns_that_the_tiny_models_text_is_meaningless(tom, settings, two_slice_study):
+    settings.MEDPORTAL_MODEL = "tiny"
+    page = text_of(tom.get(reverse("study-detail", args=[two_slice_study.pk])))
+    assert 'id="test-model-banner"' in page
+    assert "Their text is meaningless." in page
+
+
+def test_no_warning_banner_with_the_real_model(tom, settings, two_slice_study):
+    settings.MEDPORTAL_MODEL = "google/medgemma-4b-it"
+    page = text_of(tom.get(reverse("study-detail", args=[two_slice_study.pk])))
+    assert 'id="test-model-banner"' not in page
+    assert "meaningless" not in page
+
+
+def test_the_study_page_needs_a_viewing_role(client, auditor, two_slice_study):
+    client.force_login(auditor)
+    assert client.get(reverse("study-detail", args=[two_slice_study.pk])).status_code == 403
