@@ -8,7 +8,6 @@ from medportal.audit.services import audit_record
 from medportal.imaging.models import Instance
 from medportal.imaging.services import instance_render_png
 
-
 # Bump when the rendering changes, so browsers drop images rendered the old way.
 RENDER_VERSION = 2
 
