@@ -25,14 +25,12 @@ class DraftStream:
     def __init__(
         self,
         *,
-        report_id: int,
-        attempt: int,
+        claim: services.DraftClaim,
         publisher: ReportPublisher,
         publish_interval_s: float,
         save_interval_s: float,
     ):
-        self.report_id = report_id
-        self.attempt = attempt
+        self.claim = claim
         self.publisher = publisher
         self.publish_interval_s = publish_interval_s
         self.save_interval_s = save_interval_s
@@ -58,8 +56,9 @@ class DraftStream:
             return
         self.seq += 1
         self.publisher.chunk(
-            report_id=self.report_id,
-            attempt=self.attempt,
+            report_id=self.claim.report_id,
+            attempt=self.claim.attempt,
+            stream=self.claim.stream,
             seq=self.seq,
             offset=self._published,
             text=self.text[self._published :],
@@ -68,8 +67,8 @@ class DraftStream:
 
     def _save(self) -> None:
         self._last_save = time.monotonic()
-        if not services.draft_progress(report_id=self.report_id, attempt=self.attempt, text=self.text):
-            self.superseded = True  # redrafted or cancelled meanwhile
+        if not services.draft_progress(claim=self.claim, text=self.text):
+            self.superseded = True  # redrafted, or claimed again by a redelivered task
         self._saved = len(self.text)
 
 
@@ -81,10 +80,10 @@ def draft_run(
     publisher: ReportPublisher,
 ) -> str:
     """Run one draft attempt. Returns what happened: drafted, failed, skipped or superseded."""
-    if not services.draft_start(report_id=report_id, attempt=attempt):
-        logger.info(
-            "report %s attempt %s is not queued; skipping (duplicate or superseded)", report_id, attempt
-        )
+    claim = services.draft_start(report_id=report_id, attempt=attempt)
+    if claim is None:
+        logger.info("report %s attempt %s is not claimable; skipping", report_id, attempt)
+        publisher.state_changed(report_id=report_id)
         return "skipped"
     publisher.state_changed(report_id=report_id)
     try:
@@ -102,8 +101,7 @@ def draft_run(
             max_new_tokens=settings.MEDPORTAL_MAX_NEW_TOKENS,
         )
         stream = DraftStream(
-            report_id=report_id,
-            attempt=attempt,
+            claim=claim,
             publisher=publisher,
             publish_interval_s=settings.MEDPORTAL_STREAM_INTERVAL_MS / 1000,
             save_interval_s=settings.MEDPORTAL_SAVE_INTERVAL_MS / 1000,
@@ -114,8 +112,7 @@ def draft_run(
                 return "superseded"
         stream.flush()
         finished = services.draft_finish(
-            report_id=report_id,
-            attempt=attempt,
+            claim=claim,
             text=stream.text,
             provenance=services.DraftProvenance(
                 model_id=engine.model_id,
@@ -133,7 +130,9 @@ def draft_run(
         return "drafted" if finished else "superseded"
     except Exception as exc:
         logger.exception("draft of report %s failed", report_id)
-        services.draft_fail(report_id=report_id, attempt=attempt, reason=str(exc) or type(exc).__name__)
+        services.draft_fail(
+            report_id=report_id, attempt=attempt, claim=claim, reason=str(exc) or type(exc).__name__
+        )
         return "failed"
     finally:
         publisher.state_changed(report_id=report_id)

@@ -11,7 +11,7 @@ class DraftFollower:
     def __init__(self, ws):
         self.ws = ws
         self.text = ""
-        self.attempt: int | None = None
+        self.stream: str | None = None
         self.status: str | None = None
         self.pending: dict[int, str] = {}
         self.chunks: list[dict] = []
@@ -33,15 +33,17 @@ class DraftFollower:
     def handle(self, message: dict) -> None:
         if message["type"] == "snapshot":
             self.snapshots.append(message)
-            if message["attempt"] != self.attempt:
-                self.attempt, self.text = message["attempt"], message["text"]
+            if message["stream"] != self.stream:
+                self.stream, self.text = message["stream"], message["text"]
                 self.pending.clear()
             elif len(message["text"]) > len(self.text):
                 self.text = message["text"]
             self.status = message["status"]
         elif message["type"] == "chunk":
             self.chunks.append(message)
-            if message["attempt"] != self.attempt:
+            if message["stream"] != self.stream:
+                self.resyncs += 1
+                self.ws.send(json.dumps({"type": "resync"}))
                 return
             self.pending[message["offset"]] = message["text"]
         self._apply_pending()

@@ -28,6 +28,8 @@ class Report(models.Model):
     status = models.CharField(max_length=16, choices=ReportStatus.choices, default=ReportStatus.RECEIVED)
     # Each draft request is a new attempt; a worker only writes to the attempt it claimed.
     attempt = models.PositiveIntegerField(default=0)
+    # Each time a worker claims the current attempt (a redelivery after a crash claims again).
+    draft_claim = models.PositiveIntegerField(default=0)
     draft_text = models.TextField(blank=True)
     findings = models.TextField(blank=True)
     impression = models.TextField(blank=True)
@@ -55,6 +57,27 @@ class Report(models.Model):
     )
     signed_at = models.DateTimeField(null=True, blank=True)
 
+    # The radiologist reading it: set by a claim (conditional UPDATE) or by an admin's assignment.
+    assigned_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="assigned_reports",
+    )
+    assigned_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["status"], name="report_status"),
+            # "Next study" looks only at open, unclaimed reports: a small slice of the table.
+            models.Index(
+                fields=["study"],
+                name="report_open_unclaimed",
+                condition=models.Q(assigned_to__isnull=True) & ~models.Q(status="signed"),
+            ),
+        ]
+
     def __str__(self) -> str:
         return f"Report {self.pk} ({self.get_status_display()})"
 
@@ -75,6 +98,29 @@ class Report(models.Model):
     @property
     def is_signed(self) -> bool:
         return self.status == ReportStatus.SIGNED
+
+    @property
+    def ai_draft_state(self) -> str:
+        """The AI draft's own state, apart from the report's: one of ``AI_DRAFT_LABELS``."""
+        if self.status in (ReportStatus.QUEUED, ReportStatus.DRAFTING, ReportStatus.FAILED):
+            return str(self.status)
+        if self.model_id:  # written only when a draft finishes
+            return "ready"
+        # A draft was tried, failed, and the report was written by hand since.
+        return "failed" if self.attempt else "none"
+
+    @property
+    def ai_draft_label(self) -> str:
+        return AI_DRAFT_LABELS[self.ai_draft_state]
+
+
+AI_DRAFT_LABELS = {
+    "none": "Not requested",
+    "queued": "Queued",
+    "drafting": "Drafting",
+    "ready": "Ready",
+    "failed": "Failed",
+}
 
 
 class ReportVersion(models.Model):

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from medportal.reporting.models import Report
+import datetime
+from dataclasses import asdict, dataclass, replace
+from urllib.parse import urlencode
+
+from django.db.models import F, Q, QuerySet
+from django.utils import timezone
+
+from medportal.imaging.models import Priority, Study
+from medportal.reporting.models import Report, ReportStatus
 
 
 def report_stream_path(report_id: int) -> str:
@@ -31,7 +39,150 @@ def report_snapshot(*, report_id: int) -> dict:
         "status": report.status,
         "status_display": report.get_status_display(),
         "attempt": report.attempt,
+        "stream": f"{report.attempt}.{report.draft_claim}",
         "text": report.draft_text,
         "failure_reason": report.failure_reason,
         "version": report.version,
     }
+
+
+# -- the worklist -----------------------------------------------------------------------
+
+WORKLIST_PAGE_SIZE = 50
+# Counting every match of a filter over 100,000 studies costs more than the page itself;
+# past this many the page says "1,000+".
+WORKLIST_COUNT_CAP = 1000
+# Status filter values beyond the report statuses.
+OPEN = "open"  # anything not signed
+
+# Sort key -> the columns it orders by (ascending; "-key" reverses them all). Ties go by id.
+WORKLIST_SORTS: dict[str, tuple[str, ...]] = {
+    "priority": ("priority", "received_at"),  # STAT first, then oldest: the reading order
+    "patient": ("patient__name",),
+    "mrn": ("patient__patient_id",),
+    "accession": ("accession_number",),
+    "modality": ("modality",),
+    "body_part": ("body_part",),
+    "study_date": ("study_date",),
+    "received": ("received_at",),
+    "ai_draft": ("report__status",),
+    "status": ("report__status",),
+    "assigned": ("report__assigned_to__username",),
+}
+_NULLABLE_SORTS = {"study_date", "assigned"}
+WORKLIST_DEFAULT_SORT = "-received"
+
+
+@dataclass(frozen=True)
+class WorklistParams:
+    """What the worklist shows: filters, search, sort and page (the page's GET parameters)."""
+
+    status: str = ""
+    modality: str = ""
+    priority: Priority | None = None
+    mine: bool = False
+    date_from: datetime.date | None = None
+    date_to: datetime.date | None = None
+    q: str = ""
+    sort: str = WORKLIST_DEFAULT_SORT
+    page: int = 1
+
+    def query(self, **changes) -> str:
+        """The query string of these parameters with ``changes``, defaults left out."""
+        params = replace(self, **changes)
+        values = {
+            "q": params.q,
+            "status": params.status,
+            "modality": params.modality,
+            "priority": params.priority.name.lower() if params.priority else "",
+            "mine": "1" if params.mine else "",
+            "date_from": params.date_from.isoformat() if params.date_from else "",
+            "date_to": params.date_to.isoformat() if params.date_to else "",
+            "sort": "" if params.sort == WORKLIST_DEFAULT_SORT else params.sort,
+            "page": "" if params.page == 1 else str(params.page),
+        }
+        return urlencode({k: v for k, v in values.items() if v})
+
+    @property
+    def filtered(self) -> bool:
+        return any((self.status, self.modality, self.priority, self.mine, self.date_from, self.date_to, self.q))
+
+    def audit_detail(self) -> dict:
+        return {k: str(v) for k, v in asdict(self).items() if v not in ("", None, False)}
+
+
+@dataclass
+class WorklistPage:
+    rows: list[Study]
+    number: int
+    has_next: bool
+    total: int  # capped at WORKLIST_COUNT_CAP + 1
+    start: int  # 1-based index of the first row
+
+    @property
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+    @property
+    def total_is_capped(self) -> bool:
+        return self.total > WORKLIST_COUNT_CAP
+
+    @property
+    def end(self) -> int:
+        return self.start + len(self.rows) - 1
+
+    @property
+    def total_label(self) -> str:
+        return f"{WORKLIST_COUNT_CAP:,}+" if self.total_is_capped else f"{self.total:,}"
+
+
+def _day_start(day: datetime.date) -> datetime.datetime:
+    # A range on the column itself (not on its date) keeps the index usable.
+    return timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))
+
+
+def worklist_query(*, user, params: WorklistParams) -> QuerySet[Study]:
+    """The studies the worklist shows for ``params``, sorted, with what each row needs joined in."""
+    studies = Study.objects.select_related("patient", "report", "report__assigned_to")
+    if params.status == OPEN:
+        studies = studies.exclude(report__status=ReportStatus.SIGNED)
+    elif params.status:
+        studies = studies.filter(report__status=params.status)
+    if params.modality:
+        studies = studies.filter(modality=params.modality)
+    if params.priority is not None:
+        studies = studies.filter(priority=params.priority)
+    if params.mine:
+        studies = studies.filter(report__assigned_to=user)
+    if params.date_from:
+        studies = studies.filter(received_at__gte=_day_start(params.date_from))
+    if params.date_to:
+        studies = studies.filter(received_at__lt=_day_start(params.date_to + datetime.timedelta(days=1)))
+    if params.q:
+        # MRN and accession match exactly (both indexed); names match any part.
+        studies = studies.filter(
+            Q(patient__patient_id=params.q)
+            | Q(accession_number=params.q)
+            | Q(patient__name__icontains=params.q)
+        )
+    key = params.sort.removeprefix("-")
+    descending = params.sort.startswith("-")
+    columns = [*WORKLIST_SORTS.get(key, WORKLIST_SORTS["received"]), "id"]
+    nulls_last = {"nulls_last": True} if key in _NULLABLE_SORTS else {}
+    return studies.order_by(
+        *(F(column).desc(**nulls_last) if descending else F(column).asc(**nulls_last) for column in columns)
+    )
+
+
+def worklist_page(*, user, params: WorklistParams) -> WorklistPage:
+    """One page of the worklist; the total is counted only up to WORKLIST_COUNT_CAP + 1."""
+    studies = worklist_query(user=user, params=params)
+    offset = (params.page - 1) * WORKLIST_PAGE_SIZE
+    rows = list(studies[offset : offset + WORKLIST_PAGE_SIZE + 1])
+    has_next = len(rows) > WORKLIST_PAGE_SIZE
+    rows = rows[:WORKLIST_PAGE_SIZE]
+    if params.page == 1 and not has_next:
+        total = len(rows)  # the page holds them all: no count query
+    else:
+        total = studies.order_by()[: WORKLIST_COUNT_CAP + 1].count()
+    return WorklistPage(rows=rows, number=params.page, has_next=has_next, total=total, start=offset + 1)

@@ -11,11 +11,13 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from medportal.accounts.roles import Role, has_role
 from medportal.audit.models import Action, EventType, Outcome
 from medportal.audit.services import audit_record
 from medportal.celery import DRAFT_TASK
 from medportal.imaging.models import Study
 from medportal.reporting.models import Report, ReportStatus, ReportVersion
+from medportal.reporting.signals import report_changed
 
 
 class ReportError(Exception):
@@ -82,6 +84,9 @@ def _audit_report(
         object_id=report.pk,
         detail=detail,
     )
+    # Every change to a report is audited here, so this is the one place to announce it
+    # (open worklists refresh; see medportal.streaming.apps).
+    report_changed.send(sender=Report, report_id=report.pk)
 
 
 def report_for_study(*, study: Study) -> Report:
@@ -100,6 +105,7 @@ def draft_request(*, report: Report, user, request=None) -> Report:
         Report.objects.filter(pk=locked.pk).update(
             status=ReportStatus.QUEUED,
             attempt=F("attempt") + 1,
+            draft_claim=0,
             draft_text="",
             failure_reason="",
             draft_requested_at=timezone.now(),
@@ -127,28 +133,73 @@ def study_open_report(*, study: Study, user, auto_draft: bool, request=None) -> 
 # -- the worker's side ----------------------------------------------------------------
 
 
-def draft_start(*, report_id: int, attempt: int) -> bool:
-    """Claim a queued draft. Exactly one caller gets True; redelivered tasks get False."""
-    return bool(
-        Report.objects.filter(pk=report_id, attempt=attempt, status=ReportStatus.QUEUED).update(
-            status=ReportStatus.DRAFTING, draft_started_at=timezone.now()
-        )
+# How often a draft may be claimed again after its worker died before the report fails.
+MAX_DRAFT_CLAIMS = 3
+
+
+@dataclass(frozen=True)
+class DraftClaim:
+    """One worker's hold on one draft attempt; only its holder may write the draft."""
+
+    report_id: int
+    attempt: int
+    number: int
+
+    @property
+    def stream(self) -> str:
+        """Names this run of the draft in stream messages: its text starts again from nothing."""
+        return f"{self.attempt}.{self.number}"
+
+
+def _claimed(claim: DraftClaim):
+    return Report.objects.filter(
+        pk=claim.report_id, attempt=claim.attempt, draft_claim=claim.number, status=ReportStatus.DRAFTING
     )
 
 
-def draft_progress(*, report_id: int, attempt: int, text: str) -> bool:
-    """Save the text so far; False when the draft was superseded."""
-    return bool(
-        Report.objects.filter(pk=report_id, attempt=attempt, status=ReportStatus.DRAFTING).update(
-            draft_text=text
-        )
+def draft_start(*, report_id: int, attempt: int) -> DraftClaim | None:
+    """Claim the draft of this attempt (a conditional UPDATE: one winner at a time).
+
+    A queued draft is claimed by its task. A draft still "drafting" is claimed again
+    when the task is redelivered because its worker died (acks_late and
+    reject_on_worker_lost); the earlier holder can no longer write. After
+    MAX_DRAFT_CLAIMS claims the report fails visibly instead of looping.
+    """
+    updated = Report.objects.filter(
+        pk=report_id,
+        attempt=attempt,
+        status__in=[ReportStatus.QUEUED, ReportStatus.DRAFTING],
+        draft_claim__lt=MAX_DRAFT_CLAIMS,
+    ).update(
+        status=ReportStatus.DRAFTING,
+        draft_claim=F("draft_claim") + 1,
+        draft_text="",
+        draft_started_at=timezone.now(),
     )
+    current = Report.objects.filter(pk=report_id, attempt=attempt).values("status", "draft_claim").first()
+    if updated and current:
+        return DraftClaim(report_id, attempt, current["draft_claim"])
+    if current and current["status"] == ReportStatus.DRAFTING:
+        draft_fail(
+            report_id=report_id,
+            attempt=attempt,
+            reason=(
+                f"The worker stopped {MAX_DRAFT_CLAIMS} times while drafting this report; "
+                "it was not tried again. Check the worker's log, then retry."
+            ),
+        )
+    return None
 
 
-def draft_finish(*, report_id: int, attempt: int, text: str, provenance: DraftProvenance) -> bool:
+def draft_progress(*, claim: DraftClaim, text: str) -> bool:
+    """Save the text so far; False when the claim was lost (redrafted, reclaimed)."""
+    return bool(_claimed(claim).update(draft_text=text))
+
+
+def draft_finish(*, claim: DraftClaim, text: str, provenance: DraftProvenance) -> bool:
     findings, impression = split_sections(text)
     with transaction.atomic():
-        updated = Report.objects.filter(pk=report_id, attempt=attempt, status=ReportStatus.DRAFTING).update(
+        updated = _claimed(claim).update(
             status=ReportStatus.DRAFTED,
             draft_text=text,
             findings=findings,
@@ -166,7 +217,7 @@ def draft_finish(*, report_id: int, attempt: int, text: str, provenance: DraftPr
         )
         if not updated:
             return False
-        report = Report.objects.select_related("study__patient").get(pk=report_id)
+        report = Report.objects.select_related("study__patient").get(pk=claim.report_id)
         ReportVersion.objects.create(
             report=report,
             number=report.version,
@@ -178,15 +229,23 @@ def draft_finish(*, report_id: int, attempt: int, text: str, provenance: DraftPr
             report,
             "AI draft written",
             action=Action.CREATE,
-            detail={"model_id": provenance.model_id, "attempt": attempt},
+            detail={"model_id": provenance.model_id, "attempt": claim.attempt, "claim": claim.number},
         )
     return True
 
 
-def draft_fail(*, report_id: int, attempt: int, reason: str) -> bool:
-    updated = Report.objects.filter(
-        pk=report_id, attempt=attempt, status__in=[ReportStatus.QUEUED, ReportStatus.DRAFTING]
-    ).update(status=ReportStatus.FAILED, failure_reason=reason[:2000], draft_finished_at=timezone.now())
+def draft_fail(*, report_id: int, attempt: int, reason: str, claim: DraftClaim | None = None) -> bool:
+    """Mark the attempt failed, with the reason shown to the user (only the claim holder, when given)."""
+    rows = (
+        _claimed(claim)
+        if claim
+        else Report.objects.filter(
+            pk=report_id, attempt=attempt, status__in=[ReportStatus.QUEUED, ReportStatus.DRAFTING]
+        )
+    )
+    updated = rows.update(
+        status=ReportStatus.FAILED, failure_reason=reason[:2000], draft_finished_at=timezone.now()
+    )
     if updated:
         report = Report.objects.select_related("study__patient").get(pk=report_id)
         _audit_report(
@@ -280,3 +339,131 @@ def report_sign(
             detail={"version": current.version},
         )
     return current
+
+
+# -- the worklist: who reads which study ------------------------------------------------
+
+
+class ReportClaimed(ReportError):
+    """Another radiologist claimed the study first."""
+
+    def __init__(self, message: str, report: Report):
+        super().__init__(message)
+        self.report = report
+
+
+def _display_name(user) -> str:
+    return user.get_full_name() or user.get_username()
+
+
+def _open_unclaimed():
+    # Signed reports are immutable (a trigger refuses any UPDATE), so they are never claimed.
+    return Report.objects.filter(assigned_to__isnull=True).exclude(status=ReportStatus.SIGNED)
+
+
+def _require_radiologist(user) -> None:
+    if not has_role(user, Role.RADIOLOGIST):
+        raise ReportError("Only a radiologist can claim a study.")
+
+
+def report_claim(*, report: Report, user, request=None) -> Report:
+    """Claim an unclaimed study for ``user``.
+
+    A conditional UPDATE: of two radiologists claiming at once exactly one changes the
+    row; the other gets ReportClaimed naming who has it. Claiming one's own study is a no-op.
+    """
+    _require_radiologist(user)
+    with transaction.atomic():
+        won = _open_unclaimed().filter(pk=report.pk).update(assigned_to=user, assigned_at=timezone.now())
+        current = Report.objects.select_related("study__patient", "assigned_to").get(pk=report.pk)
+        if won:
+            _audit_report(current, "Study claimed", action=Action.UPDATE, request=request, user=user)
+            return current
+    if current.assigned_to_id == user.pk:
+        return current
+    if current.status == ReportStatus.SIGNED:
+        raise ReportError("This study's report is signed; there is nothing to claim.")
+    holder = _display_name(current.assigned_to)
+    _audit_report(
+        current,
+        "Claim refused: already claimed",
+        action=Action.UPDATE,
+        request=request,
+        user=user,
+        outcome=Outcome.MINOR_FAILURE,
+        detail={"claimed_by": current.assigned_to.get_username()},
+    )
+    raise ReportClaimed(f"{holder} claimed this study first; it is on their list now.", current)
+
+
+def report_release(*, report: Report, user, request=None) -> Report:
+    """Give back one's own claim; the study is unclaimed again."""
+    with transaction.atomic():
+        released = (
+            Report.objects.filter(pk=report.pk, assigned_to=user)
+            .exclude(status=ReportStatus.SIGNED)
+            .update(assigned_to=None, assigned_at=None)
+        )
+        current = Report.objects.select_related("study__patient", "assigned_to").get(pk=report.pk)
+        if released:
+            _audit_report(current, "Claim released", action=Action.UPDATE, request=request, user=user)
+            return current
+    if current.status == ReportStatus.SIGNED:
+        raise ReportError("This study's report is signed; who read it stays on record.")
+    if current.assigned_to is None:
+        raise ReportError("This study is not claimed by anyone.")
+    raise ReportError(
+        f"{_display_name(current.assigned_to)} claimed this study; only they or an admin can release it."
+    )
+
+
+def report_assign(*, report: Report, assignee, user, request=None) -> Report:
+    """An admin gives a study to a radiologist (``assignee``), or unassigns it (``None``)."""
+    if not has_role(user, Role.ADMIN):
+        raise ReportError("Only an admin can assign studies.")
+    if assignee is not None and not has_role(assignee, Role.RADIOLOGIST):
+        raise ReportError(f"{_display_name(assignee)} is not a radiologist.")
+    with transaction.atomic():
+        current = Report.objects.select_for_update().select_related("study__patient").get(pk=report.pk)
+        if current.status == ReportStatus.SIGNED:
+            raise ReportError("This study's report is signed; it cannot be reassigned.")
+        previous = current.assigned_to.get_username() if current.assigned_to_id else None
+        Report.objects.filter(pk=current.pk).update(
+            assigned_to=assignee, assigned_at=timezone.now() if assignee else None
+        )
+        current = Report.objects.select_related("study__patient", "assigned_to").get(pk=report.pk)
+        _audit_report(
+            current,
+            "Study assigned" if assignee else "Study unassigned",
+            action=Action.UPDATE,
+            request=request,
+            user=user,
+            detail={"from": previous, "to": assignee.get_username() if assignee else None},
+        )
+    return current
+
+
+def worklist_next(*, user, request=None) -> Report | None:
+    """Claim the next unclaimed, unsigned study: STAT, then urgent, then routine; oldest first.
+
+    None when nothing is waiting. Another radiologist may take the candidate between
+    the read and the conditional UPDATE; then the next candidate is tried.
+    """
+    _require_radiologist(user)
+    for _ in range(20):
+        candidate = (
+            _open_unclaimed()
+            .order_by("study__priority", "study__received_at", "study_id")
+            .values_list("pk", flat=True)
+            .first()
+        )
+        if candidate is None:
+            return None
+        with transaction.atomic():
+            if _open_unclaimed().filter(pk=candidate).update(assigned_to=user, assigned_at=timezone.now()):
+                report = Report.objects.select_related("study__patient", "assigned_to").get(pk=candidate)
+                _audit_report(
+                    report, "Study claimed (next study)", action=Action.UPDATE, request=request, user=user
+                )
+                return report
+    raise ReportError("Other radiologists claimed every study offered; try again.")

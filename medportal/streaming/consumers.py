@@ -77,6 +77,7 @@ class ReportStreamConsumer(AsyncJsonWebsocketConsumer):
             {
                 "type": "chunk",
                 "attempt": event["attempt"],
+                "stream": event["stream"],
                 "seq": event["seq"],
                 "offset": event["offset"],
                 "text": event["text"],

@@ -1,7 +1,8 @@
 """Publishing a report's draft to its group from outside a consumer (the worker).
 
-Messages are at-most-once: every chunk carries its attempt, sequence number and
-character offset so that a client can spot a gap and re-read from the database.
+Messages are at-most-once: every chunk carries its stream (attempt and claim:
+the text starts again when either changes), sequence number and character
+offset, so that a client can spot a gap and re-read from the database.
 """
 
 from __future__ import annotations
@@ -28,10 +29,17 @@ class ReportPublisher:
     def _send(self, report_id: int, message: dict) -> None:
         self._loop.run_until_complete(self._layer.group_send(report_group(report_id), message))
 
-    def chunk(self, *, report_id: int, attempt: int, seq: int, offset: int, text: str) -> None:
+    def chunk(self, *, report_id: int, attempt: int, stream: str, seq: int, offset: int, text: str) -> None:
         self._send(
             report_id,
-            {"type": "draft.chunk", "attempt": attempt, "seq": seq, "offset": offset, "text": text},
+            {
+                "type": "draft.chunk",
+                "attempt": attempt,
+                "stream": stream,
+                "seq": seq,
+                "offset": offset,
+                "text": text,
+            },
         )
 
     def state_changed(self, *, report_id: int) -> None:

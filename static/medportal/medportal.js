@@ -7,13 +7,13 @@
 })();
 
 // Follows one report's draft over a websocket. The server sends a snapshot of the
-// database's text first, then chunks {attempt, seq, offset, text}. A chunk that
+// database's text first, then chunks {stream, seq, offset, text}. A chunk that
 // starts beyond the text we hold means messages were lost: ask for a fresh snapshot.
 function followDraft(panel) {
   const url = panel.dataset.streamUrl;
   if (!url || panel.medportalStream) return;
   const out = panel.querySelector("#draft-stream");
-  const state = { text: out ? out.textContent : "", attempt: null, pending: new Map(), done: false, retry: 250 };
+  const state = { text: out ? out.textContent : "", stream: null, pending: new Map(), done: false, retry: 250 };
   panel.medportalStream = state;
   let socket = null;
   let resyncTimer = null;
@@ -51,7 +51,8 @@ function followDraft(panel) {
   function onMessage(event) {
     const message = JSON.parse(event.data);
     if (message.type === "snapshot") {
-      if (message.attempt !== state.attempt) { state.attempt = message.attempt; state.text = message.text; state.pending.clear(); }
+      // A new stream (a redraft, or a worker that took over) starts its text again.
+      if (message.stream !== state.stream) { state.stream = message.stream; state.text = message.text; state.pending.clear(); }
       else if (message.text.length > state.text.length) state.text = message.text;
       applyPending();
       render();
@@ -60,7 +61,7 @@ function followDraft(panel) {
       if (message.status !== "queued" && message.status !== "drafting") finish();
       else if (state.pending.size) resyncSoon();
     } else if (message.type === "chunk") {
-      if (message.attempt !== state.attempt) { resyncSoon(); return; }
+      if (message.stream !== state.stream) { resyncSoon(); return; }
       state.pending.set(message.offset, message.text);
       applyPending();
       render();

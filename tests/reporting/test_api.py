@@ -95,8 +95,8 @@ def drafted(received) -> dict:
     """The same report after the worker's service path wrote the AI draft."""
     report = Report.objects.get(pk=received["id"])
     attempt = services.draft_request(report=report, user=None).attempt
-    assert services.draft_start(report_id=report.pk, attempt=attempt)
-    assert services.draft_finish(report_id=report.pk, attempt=attempt, text=DRAFT, provenance=PROVENANCE)
+    claim = services.draft_start(report_id=report.pk, attempt=attempt)
+    assert services.draft_finish(claim=claim, text=DRAFT, provenance=PROVENANCE)
     return received
 
 

@@ -55,8 +55,9 @@ def reload(report: Report) -> Report:
 def drafted(report: Report, user, text: str = DRAFT) -> Report:
     """Request a draft and run the worker's service path for it."""
     attempt = services.draft_request(report=report, user=user).attempt
-    assert services.draft_start(report_id=report.pk, attempt=attempt)
-    assert services.draft_finish(report_id=report.pk, attempt=attempt, text=text, provenance=PROVENANCE)
+    claim = services.draft_start(report_id=report.pk, attempt=attempt)
+    assert claim
+    assert services.draft_finish(claim=claim, text=text, provenance=PROVENANCE)
     return reload(report)
 
 
@@ -153,8 +154,8 @@ def test_a_failed_or_finished_draft_can_be_requested_again_as_a_new_attempt(repo
     retried = services.draft_request(report=report, user=radiologist)
     assert (retried.status, retried.attempt, retried.failure_reason) == (ReportStatus.QUEUED, 2, "")
 
-    assert services.draft_start(report_id=report.pk, attempt=2)
-    assert services.draft_finish(report_id=report.pk, attempt=2, text=DRAFT, provenance=PROVENANCE)
+    claim = services.draft_start(report_id=report.pk, attempt=2)
+    assert services.draft_finish(claim=claim, text=DRAFT, provenance=PROVENANCE)
     redraft = services.draft_request(report=report, user=radiologist)
     assert (redraft.status, redraft.attempt, redraft.draft_text) == (ReportStatus.QUEUED, 3, "")
 
@@ -170,36 +171,63 @@ def test_a_draft_is_claimed_exactly_once_and_only_for_the_current_attempt(report
     assert not services.draft_start(report_id=report.pk, attempt=2)
     assert reload(report).status == ReportStatus.QUEUED
 
-    assert services.draft_start(report_id=report.pk, attempt=1)
-    assert not services.draft_start(report_id=report.pk, attempt=1)  # a redelivered task
+    first = services.draft_start(report_id=report.pk, attempt=1)
+    assert first.number == 1
     stored = reload(report)
     assert stored.status == ReportStatus.DRAFTING
     assert stored.draft_started_at is not None
 
 
 @pytest.mark.django_db
+def test_a_redelivered_task_takes_over_and_the_old_holder_can_no_longer_write(report, radiologist):
+    services.draft_request(report=report, user=radiologist)
+    first = services.draft_start(report_id=report.pk, attempt=1)
+    assert services.draft_progress(claim=first, text="FINDINGS: half")
+    # Its worker died; Celery redelivers the task, which claims the draft again from nothing.
+    second = services.draft_start(report_id=report.pk, attempt=1)
+    assert second.number == 2 and second.stream == "1.2"
+    assert reload(report).draft_text == ""
+    assert not services.draft_progress(claim=first, text="FINDINGS: stale")
+    assert not services.draft_finish(claim=first, text=DRAFT, provenance=PROVENANCE)
+    assert services.draft_finish(claim=second, text=DRAFT, provenance=PROVENANCE)
+    assert reload(report).versions.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_draft_whose_worker_keeps_dying_fails_visibly(report, radiologist):
+    services.draft_request(report=report, user=radiologist)
+    for _ in range(services.MAX_DRAFT_CLAIMS):
+        assert services.draft_start(report_id=report.pk, attempt=1)
+    assert services.draft_start(report_id=report.pk, attempt=1) is None
+    stored = reload(report)
+    assert stored.status == ReportStatus.FAILED
+    assert f"stopped {services.MAX_DRAFT_CLAIMS} times" in stored.failure_reason
+
+
+@pytest.mark.django_db
 def test_progress_is_saved_only_for_the_claimed_attempt(report, radiologist):
     services.draft_request(report=report, user=radiologist)
-    assert not services.draft_progress(report_id=report.pk, attempt=1, text="FIND")  # not claimed yet
+    unclaimed = services.DraftClaim(report.pk, 1, 1)
+    assert not services.draft_progress(claim=unclaimed, text="FIND")  # not claimed yet
     assert reload(report).draft_text == ""
 
-    services.draft_start(report_id=report.pk, attempt=1)
-    assert services.draft_progress(report_id=report.pk, attempt=1, text="FINDINGS: The lungs")
-    assert not services.draft_progress(report_id=report.pk, attempt=2, text="something else")
+    claim = services.draft_start(report_id=report.pk, attempt=1)
+    assert services.draft_progress(claim=claim, text="FINDINGS: The lungs")
+    assert not services.draft_progress(claim=services.DraftClaim(report.pk, 2, 1), text="something else")
     assert reload(report).draft_text == "FINDINGS: The lungs"
 
 
 @pytest.mark.django_db
 def test_a_superseded_attempt_cannot_write(report, radiologist):
     services.draft_request(report=report, user=radiologist)
-    services.draft_start(report_id=report.pk, attempt=1)
-    services.draft_progress(report_id=report.pk, attempt=1, text="FINDINGS: old")
-    assert services.draft_fail(report_id=report.pk, attempt=1, reason="worker lost")
+    claim = services.draft_start(report_id=report.pk, attempt=1)
+    services.draft_progress(claim=claim, text="FINDINGS: old")
+    assert services.draft_fail(report_id=report.pk, attempt=1, reason="worker lost", claim=claim)
     services.draft_request(report=report, user=radiologist)  # attempt 2, still queued
 
-    assert not services.draft_progress(report_id=report.pk, attempt=1, text="FINDINGS: stale")
-    assert not services.draft_finish(report_id=report.pk, attempt=1, text=DRAFT, provenance=PROVENANCE)
-    assert not services.draft_fail(report_id=report.pk, attempt=1, reason="late failure")
+    assert not services.draft_progress(claim=claim, text="FINDINGS: stale")
+    assert not services.draft_finish(claim=claim, text=DRAFT, provenance=PROVENANCE)
+    assert not services.draft_fail(report_id=report.pk, attempt=1, reason="late failure", claim=claim)
     stored = reload(report)
     assert (stored.status, stored.attempt, stored.draft_text) == (ReportStatus.QUEUED, 2, "")
     assert (stored.findings, stored.version, stored.failure_reason) == ("", 0, "")
@@ -222,9 +250,9 @@ def test_a_failed_draft_records_the_reason_and_is_audited(report, radiologist):
 @pytest.mark.django_db
 def test_a_finished_draft_is_split_into_sections_and_becomes_version_1(report, radiologist):
     services.draft_request(report=report, user=radiologist)
-    services.draft_start(report_id=report.pk, attempt=1)
-    assert services.draft_finish(report_id=report.pk, attempt=1, text=DRAFT, provenance=PROVENANCE)
-    assert not services.draft_finish(report_id=report.pk, attempt=1, text="again", provenance=PROVENANCE)
+    claim = services.draft_start(report_id=report.pk, attempt=1)
+    assert services.draft_finish(claim=claim, text=DRAFT, provenance=PROVENANCE)
+    assert not services.draft_finish(claim=claim, text="again", provenance=PROVENANCE)
 
     stored = reload(report)
     assert stored.status == ReportStatus.DRAFTED
@@ -251,7 +279,7 @@ def test_a_finished_draft_is_split_into_sections_and_becomes_version_1(report, r
     assert (version.findings, version.impression) == (stored.findings, stored.impression)
     event = AuditEvent.objects.filter(object_type="report", object_id=str(report.pk)).last()
     assert event.description == "AI draft written"
-    assert event.detail == {"model_id": "tiny", "attempt": 1}
+    assert event.detail == {"model_id": "tiny", "attempt": 1, "claim": 1}
 
 
 @pytest.mark.django_db
@@ -394,9 +422,10 @@ def test_a_report_is_signed_once_and_then_nothing_changes_it(report, radiologist
     with pytest.raises(ReportError, match="signed"):
         services.draft_request(report=report, user=radiologist)
     # A worker still holding an old attempt cannot touch it either.
+    old = services.DraftClaim(report.pk, 1, 1)
     assert not services.draft_start(report_id=report.pk, attempt=1)
-    assert not services.draft_progress(report_id=report.pk, attempt=1, text="x")
-    assert not services.draft_fail(report_id=report.pk, attempt=1, reason="x")
+    assert not services.draft_progress(claim=old, text="x")
+    assert not services.draft_fail(report_id=report.pk, attempt=1, reason="x", claim=old)
 
     stored = reload(report)
     assert (stored.status, stored.signed_by, stored.signed_at) == (

@@ -39,10 +39,8 @@ async def test_a_subscriber_gets_the_database_text_then_live_chunks(radiologist)
     report = await database_sync_to_async(make_report)(radiologist)
     await database_sync_to_async(services.draft_request)(report=report, user=radiologist)
     attempt = report.attempt + 1
-    await database_sync_to_async(services.draft_start)(report_id=report.pk, attempt=attempt)
-    await database_sync_to_async(services.draft_progress)(
-        report_id=report.pk, attempt=attempt, text="The lungs"
-    )
+    claim = await database_sync_to_async(services.draft_start)(report_id=report.pk, attempt=attempt)
+    await database_sync_to_async(services.draft_progress)(claim=claim, text="The lungs")
 
     stream = await open_stream(report.pk, radiologist)
     connected, _ = await stream.connect()
@@ -52,15 +50,27 @@ async def test_a_subscriber_gets_the_database_text_then_live_chunks(radiologist)
 
     await get_channel_layer().group_send(
         report_group(report.pk),
-        {"type": "draft.chunk", "attempt": attempt, "seq": 3, "offset": 9, "text": " are clear."},
+        {
+            "type": "draft.chunk",
+            "attempt": attempt,
+            "stream": claim.stream,
+            "seq": 3,
+            "offset": 9,
+            "text": " are clear.",
+        },
     )
     chunk = await stream.receive_json_from(timeout=5)
-    assert chunk == {"type": "chunk", "attempt": attempt, "seq": 3, "offset": 9, "text": " are clear."}
+    assert chunk == {
+        "type": "chunk",
+        "attempt": attempt,
+        "stream": claim.stream,
+        "seq": 3,
+        "offset": 9,
+        "text": " are clear.",
+    }
 
     # A client that saw a gap asks again, and gets the database's text.
-    await database_sync_to_async(services.draft_progress)(
-        report_id=report.pk, attempt=attempt, text="The lungs are clear."
-    )
+    await database_sync_to_async(services.draft_progress)(claim=claim, text="The lungs are clear.")
     await stream.send_json_to({"type": "resync"})
     again = await stream.receive_json_from(timeout=5)
     assert again["text"] == "The lungs are clear."
