@@ -151,6 +151,13 @@ IMAGE_STORE_DIR = Path(os.environ.get("MEDPORTAL_IMAGE_STORE", DATA_DIR / "image
 MAX_UPLOAD_FILE_BYTES = env_int("MEDPORTAL_MAX_UPLOAD_FILE_BYTES", 512 * 1024 * 1024)
 MAX_UPLOAD_FILES = env_int("MEDPORTAL_MAX_UPLOAD_FILES", 2000)
 DATA_UPLOAD_MAX_NUMBER_FILES = MAX_UPLOAD_FILES
+# Zip uploads (imaging.archive): limits that stop zip bombs before they fill memory.
+MAX_ARCHIVE_MEMBERS = env_int("MEDPORTAL_MAX_ARCHIVE_MEMBERS", MAX_UPLOAD_FILES)
+MAX_ARCHIVE_UNPACKED_BYTES = env_int("MEDPORTAL_MAX_ARCHIVE_UNPACKED_BYTES", 2 * 1024 * 1024 * 1024)
+MAX_ARCHIVE_RATIO = env_int("MEDPORTAL_MAX_ARCHIVE_RATIO", 100)
+MAX_ARCHIVE_NESTING = env_int("MEDPORTAL_MAX_ARCHIVE_NESTING", 1)
+# DICOMweb: the most results one QIDO-RS request returns (clients page with offset).
+DICOMWEB_MAX_RESULTS = env_int("MEDPORTAL_DICOMWEB_MAX_RESULTS", 1000)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 
 # Redis serves Celery's broker and the Channels layer. The embedded default is
@@ -168,7 +175,9 @@ CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
-            "hosts": [REDIS_URL],
+            # The layer waits on Redis with 5 s blocking pops; redis-py's own 5 s read
+            # timeout would race them and drop idle websockets, so reads may take longer.
+            "hosts": [{"address": REDIS_URL, "socket_timeout": 30, "socket_connect_timeout": 5}],
             # The default capacity of 100 drops messages silently when a
             # client reads slowly; chunks are coalesced, so this is generous.
             "capacity": 2000,
@@ -187,6 +196,9 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Above the longest draft, so an unacknowledged task is not redelivered while it still runs.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("MEDPORTAL_VISIBILITY_TIMEOUT", 3600)}
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("MEDPORTAL_QUEUE", "medportal")
+# A pool process loads the model before it reports alive; Celery's default of 4 s
+# would kill it (SIGKILL) and start another, for ever, while a large model loads.
+CELERY_WORKER_PROC_ALIVE_TIMEOUT = env_int("MEDPORTAL_MODEL_LOAD_TIMEOUT", 900)
 
 # The model: "google/medgemma-4b-it" (hub or cache, needs HF_TOKEN and the
 # accepted licence), a local path, or "tiny" (random weights, for tests and demos).
@@ -196,6 +208,11 @@ MEDPORTAL_MAX_NEW_TOKENS = env_int("MEDPORTAL_MAX_NEW_TOKENS", 512)
 MEDPORTAL_AUTO_DRAFT = env_bool("MEDPORTAL_AUTO_DRAFT", True)
 MEDPORTAL_STREAM_INTERVAL_MS = env_int("MEDPORTAL_STREAM_INTERVAL_MS", 50)
 MEDPORTAL_SAVE_INTERVAL_MS = env_int("MEDPORTAL_SAVE_INTERVAL_MS", 250)
+
+# The DICOM C-STORE SCP (``manage.py dicom_scp``): its AE title (peers must call it
+# by this name) and TCP port.
+MEDPORTAL_DIMSE_AE_TITLE = env_str("MEDPORTAL_DIMSE_AE_TITLE", "MEDPORTAL")
+MEDPORTAL_DIMSE_PORT = env_int("MEDPORTAL_DIMSE_PORT", 11112)
 
 SESSION_COOKIE_AGE = env_int("MEDPORTAL_SESSION_SECONDS", 12 * 3600)
 SESSION_COOKIE_HTTPONLY = True

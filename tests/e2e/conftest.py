@@ -97,8 +97,10 @@ def stop(process: subprocess.Popen) -> None:
 
 
 @pytest.fixture
-def stack(transactional_db, tmp_path):
-    """Web (daphne) and worker (Celery) processes; a fresh queue so no other run's task is taken."""
+def stack(transactional_db, tmp_path, request):
+    """Web (daphne) and worker (Celery) processes; a fresh queue so no other run's task is taken.
+
+    ``@pytest.mark.stack_env(NAME=value)`` sets more environment for both processes."""
     ARTIFACTS.mkdir(exist_ok=True)
     port = free_port()
     queue = f"e2e-{uuid.uuid4().hex[:8]}"
@@ -113,6 +115,8 @@ def stack(transactional_db, tmp_path):
         MEDPORTAL_DATA_DIR=str(settings.DATA_DIR),
         PYTHONPATH=str(ROOT),
     )
+    for marker in request.node.iter_markers("stack_env"):
+        env.update({key: str(value) for key, value in marker.kwargs.items()})
     web_log = open(ARTIFACTS / f"web-{queue}.log", "ab")  # noqa: SIM115
     web = subprocess.Popen(
         [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "medportal.asgi:application"],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
@@ -115,3 +117,18 @@ async def test_a_browser_from_another_site_is_refused(radiologist):
     connected, _ = await ours.connect()
     assert connected
     await ours.disconnect()
+
+
+async def test_an_idle_stream_stays_open(radiologist):
+    """Nothing may be sent for a while (a worker loading the model): the socket must not drop."""
+    report = await database_sync_to_async(make_report)(radiologist)
+    stream = await open_stream(report.pk, radiologist)
+    assert (await stream.connect())[0]
+    await stream.receive_json_from(timeout=5)
+    await asyncio.sleep(7)  # longer than the layer's 5 s blocking pop
+    await get_channel_layer().group_send(
+        report_group(report.pk),
+        {"type": "draft.chunk", "attempt": 1, "stream": "1.1", "seq": 1, "offset": 0, "text": "Late."},
+    )
+    assert (await stream.receive_json_from(timeout=5))["text"] == "Late."
+    await stream.disconnect()
