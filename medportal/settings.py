@@ -180,7 +180,7 @@ CHANNEL_LAYERS = {
             "hosts": [{"address": REDIS_URL, "socket_timeout": 30, "socket_connect_timeout": 5}],
             # The default capacity of 100 drops messages silently when a
             # client reads slowly; chunks are coalesced, so this is generous.
-            "capacity": 2000,
+            "capacity": env_int("MEDPORTAL_CHANNEL_CAPACITY", 2000),
             "expiry": 60,
         },
     }

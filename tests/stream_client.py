@@ -57,11 +57,18 @@ class DraftFollower:
         return message
 
     def follow_to_end(self, timeout: float = 120) -> str:
-        """Read until a snapshot says the draft ended; the text as it stood live is kept too."""
+        """Read until a snapshot says the draft ended; the text as it stood live is kept too.
+        After 3 s of silence it asks for a snapshot, as the page does (the end may be lost)."""
         deadline = time.monotonic() + timeout
         while True:
             live = self.text
-            message = self.receive(timeout=max(0.1, deadline - time.monotonic()))
+            if time.monotonic() > deadline:
+                raise TimeoutError("the draft did not end in time")
+            try:
+                message = self.receive(timeout=min(3.0, max(0.1, deadline - time.monotonic())))
+            except TimeoutError:
+                self.ws.send(json.dumps({"type": "resync"}))
+                continue
             if message["type"] == "snapshot" and message["status"] not in ("queued", "drafting", "received"):
                 self.live_text_at_end = live
                 return self.text

@@ -1,4 +1,4 @@
-// MedPortal's few behaviours: the draft stream, the upload progress bar, the theme.
+// MedPortal's few behaviours: the draft stream, the live worklist, the upload progress bar, the theme.
 "use strict";
 
 (function () {
@@ -49,6 +49,7 @@ function followDraft(panel) {
   }
 
   function onMessage(event) {
+    lastMessageAt = Date.now();
     const message = JSON.parse(event.data);
     if (message.type === "snapshot") {
       // A new stream (a redraft, or a worker that took over) starts its text again.
@@ -69,6 +70,16 @@ function followDraft(panel) {
     }
   }
 
+  // The end of a draft may be lost with the rest; after a quiet spell, ask where things stand.
+  let lastMessageAt = Date.now();
+  const quietCheck = setInterval(() => {
+    if (state.done || !document.body.contains(panel)) { clearInterval(quietCheck); return; }
+    if (Date.now() - lastMessageAt > 3000 && socket && socket.readyState === WebSocket.OPEN) {
+      lastMessageAt = Date.now();
+      socket.send(JSON.stringify({ type: "resync" }));
+    }
+  }, 1000);
+
   function connect() {
     const scheme = location.protocol === "https:" ? "wss://" : "ws://";
     socket = new WebSocket(scheme + location.host + url);
@@ -78,6 +89,51 @@ function followDraft(panel) {
       if (state.done || !document.body.contains(panel)) return;
       setTimeout(connect, state.retry);  // the server restarts or Redis blinks: come back
       state.retry = Math.min(state.retry * 2, 5000);
+    };
+  }
+  connect();
+}
+
+// The worklist listens on a websocket; the server only says "changed" and the page
+// re-fetches its own list (htmx trigger "worklist-changed"). While the socket is down,
+// window.medportalWorklistLive is false and the list polls every 5 s instead.
+function followWorklist() {
+  const list = document.getElementById("worklist");
+  if (!list || window.medportalWorklistSocket) return;
+  const url = list.dataset.liveUrl;
+  let retry = 500;
+  let refreshTimer = null;
+
+  function refreshSoon() {  // a burst of changes (an upload, a busy worker) makes one request
+    if (refreshTimer) return;
+    refreshTimer = setTimeout(() => { refreshTimer = null; htmx.trigger(document.body, "worklist-changed"); }, 300);
+  }
+
+  // The end of a draft may be lost with the rest; after a quiet spell, ask where things stand.
+  let lastMessageAt = Date.now();
+  const quietCheck = setInterval(() => {
+    if (state.done || !document.body.contains(panel)) { clearInterval(quietCheck); return; }
+    if (Date.now() - lastMessageAt > 3000 && socket && socket.readyState === WebSocket.OPEN) {
+      lastMessageAt = Date.now();
+      socket.send(JSON.stringify({ type: "resync" }));
+    }
+  }, 1000);
+
+  function connect() {
+    const scheme = location.protocol === "https:" ? "wss://" : "ws://";
+    const socket = new WebSocket(scheme + location.host + url);
+    window.medportalWorklistSocket = socket;
+    socket.onopen = () => {
+      if (retry > 500) refreshSoon();  // back after a drop: catch up on what we missed
+      retry = 500;
+      window.medportalWorklistLive = true;
+    };
+    socket.onmessage = (event) => { if (JSON.parse(event.data).type === "changed") refreshSoon(); };
+    socket.onclose = (event) => {
+      window.medportalWorklistLive = false;
+      if (event.code === 4403) return;  // not allowed: keep polling, which checks permissions itself
+      setTimeout(connect, retry);
+      retry = Math.min(retry * 2, 10000);
     };
   }
   connect();
@@ -108,4 +164,5 @@ document.addEventListener("DOMContentLoaded", () => {
     panels.forEach(followDraft);
     setUpUploadProgress(element);
   });
+  followWorklist();
 });
