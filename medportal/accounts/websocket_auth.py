@@ -16,7 +16,7 @@ class _TokenAuthMiddleware:
         if header:
             user = await database_sync_to_async(user_for_authorization_header)(header.decode("latin-1"))
             if user is not None:
-                scope = dict(scope, user=user)
+                scope = dict(scope, user=user, token_authenticated=True)
         return await self.inner(scope, receive, send)
 
 

@@ -6,7 +6,6 @@ import re
 from dataclasses import dataclass, field
 
 from celery import current_app
-from django.contrib.auth import authenticate
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -304,7 +303,7 @@ def report_sign(
     *, report: Report, user, password: str, expected_version: int | None = None, request=None
 ) -> Report:
     """Sign after re-authentication. Exactly one of two concurrent signers succeeds."""
-    if authenticate(request, username=user.get_username(), password=password) is None:
+    if not user.is_active or not user.check_password(password):
         _audit_report(
             report,
             "Sign-off refused: wrong password",
@@ -379,10 +378,10 @@ def report_claim(*, report: Report, user, request=None) -> Report:
         if won:
             _audit_report(current, "Study claimed", action=Action.UPDATE, request=request, user=user)
             return current
-    if current.assigned_to_id == user.pk:
-        return current
     if current.status == ReportStatus.SIGNED:
         raise ReportError("This study's report is signed; there is nothing to claim.")
+    if current.assigned_to_id == user.pk:
+        return current
     holder = _display_name(current.assigned_to)
     _audit_report(
         current,

@@ -1,0 +1,43 @@
+"""Websockets opened with a browser session close when that session expires (idle or lifetime)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+
+from medportal.accounts.sessions import session_expiry
+
+CLOSE_SESSION_EXPIRED = 4401
+
+
+def _session_expired(scope) -> bool:
+    session = scope.get("session")
+    if session is None or not session.session_key or scope.get("token_authenticated"):
+        return False  # scripts with a token have no session to expire
+    fresh = session.__class__(session_key=session.session_key)
+    return not fresh.get("_auth_user_id") or session_expiry(fresh) is not None
+
+
+class SessionWatchMixin:
+    """For AsyncWebsocketConsumers: refuse an expired session, and close when it expires later."""
+
+    _session_watch: asyncio.Task | None = None
+
+    async def session_is_valid(self) -> bool:
+        return not await database_sync_to_async(_session_expired)(self.scope)
+
+    def watch_session(self) -> None:
+        self._session_watch = asyncio.ensure_future(self._watch())
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(settings.SESSION_WATCH_SECONDS)
+            if not await self.session_is_valid():
+                await self.close(code=CLOSE_SESSION_EXPIRED)
+                return
+
+    def stop_watching_session(self) -> None:
+        if self._session_watch is not None:
+            self._session_watch.cancel()
