@@ -77,6 +77,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "axes",
+    "csp",
     "django_htmx",
     "template_partials",
     "medportal.audit",
@@ -95,7 +97,23 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "medportal.accounts.sessions.SessionLifetimeMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into its lockout answer.
+    "axes.middleware.AxesMiddleware",
 ]
+
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Lock out a username from an address after repeated failures (NIST 800-63B throttling).
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_FAILURE_LIMIT = env_int("MEDPORTAL_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = env_int("MEDPORTAL_LOCKOUT_MINUTES", 15) / 60  # hours
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
+AXES_VERBOSE = False
 
 ROOT_URLCONF = "medportal.urls"
 ASGI_APPLICATION = "medportal.asgi.application"
@@ -214,11 +232,36 @@ MEDPORTAL_SAVE_INTERVAL_MS = env_int("MEDPORTAL_SAVE_INTERVAL_MS", 250)
 MEDPORTAL_DIMSE_AE_TITLE = env_str("MEDPORTAL_DIMSE_AE_TITLE", "MEDPORTAL")
 MEDPORTAL_DIMSE_PORT = env_int("MEDPORTAL_DIMSE_PORT", 11112)
 
-SESSION_COOKIE_AGE = env_int("MEDPORTAL_SESSION_SECONDS", 12 * 3600)
+# Sessions end after this long without a request, and in any case this long after login.
+SESSION_IDLE_SECONDS = env_int("MEDPORTAL_IDLE_TIMEOUT_SECONDS", 15 * 60)
+SESSION_ABSOLUTE_SECONDS = env_int("MEDPORTAL_SESSION_SECONDS", 12 * 3600)
+SESSION_COOKIE_AGE = SESSION_ABSOLUTE_SECONDS
+SESSION_WATCH_SECONDS = 30  # how often an open websocket re-checks its session
 SESSION_COOKIE_HTTPONLY = True
-# Behind TLS in production set SECURE_COOKIES=true.
-SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
-CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# Production serves HTTPS only: MEDPORTAL_HTTPS=true (the embedded default is plain
+# http on 127.0.0.1). Behind a TLS-terminating proxy, it must set X-Forwarded-Proto.
+HTTPS = env_bool("MEDPORTAL_HTTPS", False)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS
+SECURE_SSL_REDIRECT = HTTPS
+SECURE_HSTS_SECONDS = 31536000 if HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
+SECURE_HSTS_PRELOAD = HTTPS
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if HTTPS else None
+SECURE_REFERRER_POLICY = "same-origin"
+CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the page, not the cookie
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+        "base-uri": ["'none'"],
+        "object-src": ["'none'"],
+    }
+}
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 
