@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 
 from django.conf import settings
 
-from inference_worker.engine import TransformersEngine
+from inference_worker.engines.base import Engine
 from inference_worker.preprocessing import model_image, representative_instance
 from inference_worker.prompts import prompt_for
 from medportal.reporting import services
@@ -72,14 +73,42 @@ class DraftStream:
         self._saved = len(self.text)
 
 
+def _expecting(engine: Engine | None) -> AbstractContextManager:
+    """A batching engine's announcement that a request is on its way (others: nothing)."""
+    expecting = getattr(engine, "expecting", None)
+    return expecting() if expecting else nullcontext()
+
+
 def draft_run(
     *,
     report_id: int,
     attempt: int,
-    engine_factory: Callable[[], TransformersEngine],
+    engine_factory: Callable[[], Engine],
     publisher: ReportPublisher,
 ) -> str:
     """Run one draft attempt. Returns what happened: drafted, failed, skipped or superseded."""
+    engine: Engine | None = None
+    load_error: Exception | None = None
+    try:
+        engine = engine_factory()
+    except Exception as exc:  # reported on the draft below, once it is claimed
+        load_error = exc
+    # Announced before the claim and the image work, so that drafts this worker took
+    # together start in one batch.
+    with _expecting(engine):
+        return _draft(
+            report_id=report_id, attempt=attempt, engine=engine, load_error=load_error, publisher=publisher
+        )
+
+
+def _draft(
+    *,
+    report_id: int,
+    attempt: int,
+    engine: Engine | None,
+    load_error: Exception | None,
+    publisher: ReportPublisher,
+) -> str:
     claim = services.draft_start(report_id=report_id, attempt=attempt)
     if claim is None:
         logger.info("report %s attempt %s is not claimable; skipping", report_id, attempt)
@@ -87,9 +116,10 @@ def draft_run(
         return "skipped"
     publisher.state_changed(report_id=report_id)
     try:
+        if engine is None:
+            raise load_error or RuntimeError("no engine")
         report = Report.objects.select_related("study").get(pk=report_id)
         study = report.study
-        engine = engine_factory()
         instance = representative_instance(study)
         modality = instance.series.modality or study.modality
         image, preprocessing = model_image(instance, modality)
@@ -109,6 +139,7 @@ def draft_run(
         for piece in generation:
             stream.feed(piece)
             if stream.superseded:
+                generation.close()
                 return "superseded"
         stream.flush()
         finished = services.draft_finish(

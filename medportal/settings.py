@@ -168,6 +168,8 @@ STATIC_ROOT = DATA_DIR / "static"
 IMAGE_STORE_DIR = Path(os.environ.get("MEDPORTAL_IMAGE_STORE", DATA_DIR / "images")).resolve()
 MAX_UPLOAD_FILE_BYTES = env_int("MEDPORTAL_MAX_UPLOAD_FILE_BYTES", 512 * 1024 * 1024)
 MAX_UPLOAD_FILES = env_int("MEDPORTAL_MAX_UPLOAD_FILES", 2000)
+# Pixels one image may have (all frames): guards memory before anything is decoded.
+MAX_IMAGE_PIXELS = env_int("MEDPORTAL_MAX_IMAGE_PIXELS", 256 * 1024 * 1024)
 DATA_UPLOAD_MAX_NUMBER_FILES = MAX_UPLOAD_FILES
 # Zip uploads (imaging.archive): limits that stop zip bombs before they fill memory.
 MAX_ARCHIVE_MEMBERS = env_int("MEDPORTAL_MAX_ARCHIVE_MEMBERS", MAX_UPLOAD_FILES)
@@ -222,6 +224,12 @@ CELERY_WORKER_PROC_ALIVE_TIMEOUT = env_int("MEDPORTAL_MODEL_LOAD_TIMEOUT", 900)
 # accepted licence), a local path, or "tiny" (random weights, for tests and demos).
 MEDPORTAL_MODEL = os.environ.get("MEDPORTAL_MODEL", "google/medgemma-4b-it")
 MEDPORTAL_MODEL_REVISION = os.environ.get("MEDPORTAL_MODEL_REVISION") or None
+# "transformers" (default) or "vllm" (the optional extra, GPU only).
+MEDPORTAL_ENGINE = env_str("MEDPORTAL_ENGINE", "transformers")
+# Drafts one worker process generates at once (and its Celery threads: --concurrency).
+MEDPORTAL_BATCH_SIZE = max(1, env_int("MEDPORTAL_BATCH_SIZE", 4))
+# How long a starting batch waits for drafts this worker has already taken and is preparing.
+MEDPORTAL_BATCH_WAIT_MS = env_int("MEDPORTAL_BATCH_WAIT_MS", 250)
 MEDPORTAL_MAX_NEW_TOKENS = env_int("MEDPORTAL_MAX_NEW_TOKENS", 512)
 MEDPORTAL_AUTO_DRAFT = env_bool("MEDPORTAL_AUTO_DRAFT", True)
 MEDPORTAL_STREAM_INTERVAL_MS = env_int("MEDPORTAL_STREAM_INTERVAL_MS", 50)

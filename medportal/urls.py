@@ -3,8 +3,10 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from medportal.audit import views as audit_views
+from medportal.imaging import dicomweb
 from medportal.imaging import views as imaging_views
 from medportal.reporting import api as reporting_api
+from medportal.reporting import dicomweb_store
 from medportal.reporting import views as reporting_views
 
 urlpatterns = [
@@ -20,6 +22,10 @@ urlpatterns = [
     path("reports/<int:report_id>/draft/", reporting_views.report_draft, name="report-draft"),
     path("reports/<int:report_id>/save/", reporting_views.report_save, name="report-save"),
     path("reports/<int:report_id>/sign/", reporting_views.report_sign, name="report-sign"),
+    path("reports/<int:report_id>/claim/", reporting_views.report_claim, name="report-claim"),
+    path("reports/<int:report_id>/release/", reporting_views.report_release, name="report-release"),
+    path("reports/<int:report_id>/assign/", reporting_views.report_assign, name="report-assign"),
+    path("worklist/next/", reporting_views.worklist_next, name="worklist-next"),
     path("audit/", audit_views.audit_list, name="audit-list"),
     # Automation API (token authentication).
     path("api/studies/", reporting_api.studies_create, name="api-studies"),
@@ -28,4 +34,35 @@ urlpatterns = [
     path("api/reports/<int:report_id>/draft/", reporting_api.report_draft, name="api-report-draft"),
     path("api/reports/<int:report_id>/sign/", reporting_api.report_sign, name="api-report-sign"),
     path("admin/", admin.site.urls),
+]
+
+# DICOMweb (PS3.18): STOW-RS, QIDO-RS and WADO-RS, token authentication.
+_STUDY = "dicomweb/studies/<str:study>"
+_SERIES = f"{_STUDY}/series/<str:series>"
+_INSTANCE = f"{_SERIES}/instances/<str:instance>"
+urlpatterns += [
+    path(
+        "dicomweb/studies",
+        dicomweb.by_method(GET=dicomweb.studies_search, POST=dicomweb_store.studies_store),
+        name="dicomweb-studies",
+    ),
+    path("dicomweb/series", dicomweb.series_search, name="dicomweb-all-series"),
+    path("dicomweb/instances", dicomweb.instances_search, name="dicomweb-all-instances"),
+    path(
+        _STUDY,
+        dicomweb.by_method(GET=dicomweb.study_retrieve, POST=dicomweb_store.studies_store),
+        name="dicomweb-study",
+    ),
+    path(f"{_STUDY}/metadata", dicomweb.metadata, name="dicomweb-study-metadata"),
+    path(f"{_STUDY}/series", dicomweb.series_search, name="dicomweb-study-series"),
+    path(f"{_STUDY}/instances", dicomweb.instances_search, name="dicomweb-study-instances"),
+    path(_SERIES, dicomweb.series_retrieve, name="dicomweb-series"),
+    path(f"{_SERIES}/metadata", dicomweb.metadata, name="dicomweb-series-metadata"),
+    path(f"{_SERIES}/instances", dicomweb.instances_search, name="dicomweb-series-instances"),
+    path(_INSTANCE, dicomweb.instance_retrieve, name="dicomweb-instance"),
+    path(f"{_INSTANCE}/metadata", dicomweb.metadata, name="dicomweb-instance-metadata"),
+    path(f"{_INSTANCE}/rendered", dicomweb.instance_render, name="dicomweb-instance-rendered"),
+    path(
+        f"{_INSTANCE}/frames/<int:frame>/rendered", dicomweb.instance_render, name="dicomweb-frame-rendered"
+    ),
 ]

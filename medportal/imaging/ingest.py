@@ -10,12 +10,11 @@ import pydicom
 from django.conf import settings
 from django.db import transaction
 from PIL import Image
-from pydicom.errors import InvalidDicomError
 from pydicom.uid import generate_uid
 
 from medportal.audit.models import Action, EventType, Outcome
 from medportal.audit.services import audit_record
-from medportal.imaging.models import Instance, Patient, Series, Study
+from medportal.imaging.models import Instance, Patient, Priority, Series, Study
 from medportal.imaging.pixels import frame_of
 from medportal.imaging.storage import blob_put
 
@@ -33,6 +32,9 @@ class IngestError(Exception):
 class IncomingFile:
     name: str
     data: bytes
+    # Set by a caller that has already refused the file (a zip over a limit, a STOW part for
+    # another study), so the refusal is reported and audited like any other.
+    refusal: str = ""
 
 
 @dataclass
@@ -72,6 +74,20 @@ def _dicom_date(value: str) -> datetime.date | None:
         return None
 
 
+# Requested Procedure Priority (0040,1003): STAT, HIGH, ROUTINE, MEDIUM, LOW.
+_DICOM_PRIORITIES = {
+    "STAT": Priority.STAT,
+    "HIGH": Priority.URGENT,
+    "ROUTINE": Priority.ROUTINE,
+    "MEDIUM": Priority.ROUTINE,
+    "LOW": Priority.ROUTINE,
+}
+
+
+def _dicom_priority(ds) -> Priority:
+    return _DICOM_PRIORITIES.get(_text(ds, "RequestedProcedurePriority").upper(), Priority.ROUTINE)
+
+
 def _int_or_none(value) -> int | None:
     try:
         return int(value)
@@ -79,22 +95,52 @@ def _int_or_none(value) -> int | None:
         return None
 
 
+def _check_image_size(ds) -> None:
+    """Refuse before decoding what would take absurd memory, or pixels shorter than the header says."""
+    try:
+        rows, columns = int(ds.Rows), int(ds.Columns)
+        frames = int(ds.get("NumberOfFrames", 1) or 1)
+        samples = int(ds.get("SamplesPerPixel", 1) or 1)
+        bits = int(ds.BitsAllocated)
+    except Exception:  # missing or malformed image attributes
+        raise IngestError(
+            "DICOM image attributes (Rows, Columns, Bits Allocated) are missing or invalid"
+        ) from None
+    pixels = rows * columns * frames * samples
+    if not (rows > 0 and columns > 0 and frames > 0 and samples in (1, 3) and bits in (1, 8, 16, 32, 64)):
+        raise IngestError(f"DICOM image has impossible dimensions ({rows}x{columns}, {frames} frames)")
+    if pixels > settings.MAX_IMAGE_PIXELS:
+        raise IngestError(
+            f"DICOM image is too large to show ({pixels:,} pixels; limit {settings.MAX_IMAGE_PIXELS:,})"
+        )
+    transfer_syntax = getattr(ds.file_meta, "TransferSyntaxUID", None)
+    if transfer_syntax is not None and not transfer_syntax.is_compressed:
+        expected = (pixels * bits + 7) // 8
+        if len(ds.PixelData) < expected:
+            raise IngestError(f"DICOM pixel data is cut short ({len(ds.PixelData):,} of {expected:,} bytes)")
+
+
 def _parse_dicom(incoming: IncomingFile) -> _Parsed:
     if len(incoming.data) < 132 or incoming.data[128:132] != b"DICM":
         raise IngestError("not a DICOM Part-10 file (no DICM marker)")
     try:
         ds = pydicom.dcmread(io.BytesIO(incoming.data))
-    except (InvalidDicomError, EOFError, ValueError, KeyError, TypeError, OverflowError) as exc:
+        missing = [k for k in ("SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID") if not _text(ds, k)]
+    except RecursionError:
+        raise IngestError("unreadable DICOM: sequences nested too deeply") from None
+    except Exception as exc:  # pydicom raises many types for malformed data
         raise IngestError(f"unreadable DICOM: {exc}") from None
-    missing = [k for k in ("SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID") if not _text(ds, k)]
     if missing:
         raise IngestError(f"DICOM file lacks {', '.join(missing)}")
     if "PixelData" not in ds:
         raise IngestError("DICOM file has no image (no Pixel Data)")
+    _check_image_size(ds)
     try:
         # Decoding proves the pixels are whole: pydicom reads some truncated files without complaint.
         frame_of(ds, 0)
-    except Exception as exc:  # decoders raise many types for broken data
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # decoders raise many types; a Rust decoder's panic is a BaseException
         raise IngestError(f"DICOM image cannot be decoded: {exc}") from None
     # The preamble is never trusted (PE/ELF polyglots): store it zeroed.
     stored = bytes(128) + incoming.data[128:]
@@ -115,6 +161,7 @@ def _parse_dicom(incoming: IncomingFile) -> _Parsed:
             "description": _text(ds, "StudyDescription", 200),
             "modality": _text(ds, "Modality", 16),
             "body_part": _text(ds, "BodyPartExamined"),
+            "priority": _dicom_priority(ds),
             "indication": " ".join(
                 filter(
                     None,
@@ -166,6 +213,7 @@ def _parse_plain_image(incoming: IncomingFile, modality: str) -> _Parsed:
             "description": f"{IMAGE_MODALITIES[modality]} ({content_type.removeprefix('image/')})",
             "modality": modality,
             "body_part": "CHEST" if modality in {"CR", "DX"} else "",
+            "priority": Priority.ROUTINE,
             "indication": "",
         },
         series={
@@ -189,6 +237,8 @@ def _parse_plain_image(incoming: IncomingFile, modality: str) -> _Parsed:
 
 def parse_file(incoming: IncomingFile, *, image_modality: str = "DX") -> _Parsed:
     """Validate one file by its content (never its name) and read what the rows need."""
+    if incoming.refusal:
+        raise IngestError(incoming.refusal)
     size = len(incoming.data)
     if size == 0:
         raise IngestError("the file is empty")
@@ -205,7 +255,15 @@ def parse_file(incoming: IncomingFile, *, image_modality: str = "DX") -> _Parsed
     raise IngestError("not a DICOM Part-10 file, PNG or JPEG")
 
 
-def _store(parsed: _Parsed, *, uploader, indication: str, result: IngestResult, new_studies: dict) -> None:
+def _store(
+    parsed: _Parsed,
+    *,
+    uploader,
+    indication: str,
+    priority: Priority | None,
+    result: IngestResult,
+    new_studies: dict,
+) -> None:
     if Instance.objects.filter(sop_instance_uid=parsed.instance["sop_instance_uid"]).exists():
         result.duplicates += 1
         study = Study.objects.get(series__instances__sop_instance_uid=parsed.instance["sop_instance_uid"])
@@ -219,6 +277,8 @@ def _store(parsed: _Parsed, *, uploader, indication: str, result: IngestResult, 
     study_fields = {k: v for k, v in parsed.study.items() if k != "study_uid"}
     if indication:
         study_fields["indication"] = indication
+    if priority is not None:  # the uploader's choice wins over the header's
+        study_fields["priority"] = priority
     study, created = Study.objects.get_or_create(
         study_uid=parsed.study["study_uid"],
         defaults={**study_fields, "patient": patient, "uploaded_by": uploader},
@@ -246,6 +306,7 @@ def study_ingest(
     uploader,
     indication: str = "",
     image_modality: str = "DX",
+    priority: Priority | None = None,
     request=None,
     source: str = "upload",
 ) -> tuple[IngestResult, list[Study]]:
@@ -253,7 +314,8 @@ def study_ingest(
 
     Each file is validated on its own: a refused file leaves no row and no blob
     and does not affect the others. The rows of accepted files are written in
-    one transaction.
+    one transaction. ``priority``, when given, sets a new study's priority; else
+    the DICOM header's Requested Procedure Priority does, else routine.
     """
     result = IngestResult()
     if not files:
@@ -280,7 +342,12 @@ def study_ingest(
     with transaction.atomic():
         for parsed in parsed_files:
             _store(
-                parsed, uploader=uploader, indication=indication.strip(), result=result, new_studies=touched
+                parsed,
+                uploader=uploader,
+                indication=indication.strip(),
+                priority=priority,
+                result=result,
+                new_studies=touched,
             )
     result.studies = [study for study, _ in touched.values()]
     for study in result.studies:

@@ -1,3 +1,5 @@
+from __future__ import annotations
+
 from django.conf import settings
 from django.db import models
 
@@ -12,6 +14,22 @@ class Patient(models.Model):
         return f"{self.name or 'Unnamed'} ({self.patient_id})"
 
 
+class Priority(models.IntegerChoices):
+    """Reading priority. Stored as a rank so that "STAT first" is a plain index order."""
+
+    STAT = 1, "STAT"
+    URGENT = 2, "Urgent"
+    ROUTINE = 3, "Routine"
+
+    @classmethod
+    def from_name(cls, value: str | None) -> Priority | None:
+        """``stat`` / ``urgent`` / ``routine`` (any case), as forms, URLs and the API spell them."""
+        try:
+            return cls[(value or "").strip().upper()]
+        except KeyError:
+            return None
+
+
 class Study(models.Model):
     study_uid = models.CharField(max_length=64, unique=True)
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="studies")
@@ -23,10 +41,18 @@ class Study(models.Model):
     indication = models.TextField("clinical indication / history", blank=True)
     uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
     received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.ROUTINE)
 
     class Meta:
         verbose_name_plural = "studies"
         ordering = ["-received_at"]
+        indexes = [
+            # The worklist's sorts and filters walk these in order and stop after one page.
+            models.Index(fields=["priority", "received_at", "id"], name="study_priority_received"),
+            models.Index(fields=["received_at", "id"], name="study_received_id"),
+            models.Index(fields=["modality", "received_at"], name="study_modality_received"),
+            models.Index(fields=["study_date"], name="study_date"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.modality} {self.description or self.study_uid}"

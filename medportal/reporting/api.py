@@ -18,7 +18,7 @@ from medportal.accounts.roles import (
 from medportal.audit.models import Action, EventType
 from medportal.audit.services import audit_record
 from medportal.imaging.ingest import IncomingFile, IngestError
-from medportal.imaging.models import Study
+from medportal.imaging.models import Priority, Study
 from medportal.reporting import services
 from medportal.reporting.intake import studies_receive
 from medportal.reporting.models import Report
@@ -56,6 +56,7 @@ def study_json(request: HttpRequest, study: Study, report: Report) -> dict:
         "patient_id": study.patient.patient_id,
         "accession_number": study.accession_number,
         "modality": study.modality,
+        "priority": Priority(study.priority).name.lower(),
         "description": study.description,
         "indication": study.indication,
         "instances": sum(series.instances.count() for series in study.series.all()),
@@ -84,15 +85,22 @@ def _report(report_id: int) -> Report:
 
 @api_endpoint(methods=("POST",), roles=CAN_UPLOAD)
 def studies_create(request: HttpRequest) -> JsonResponse:
-    """multipart/form-data: ``files`` (one or more), optional ``indication``, ``modality``, ``auto_draft``."""
+    """multipart/form-data: ``files`` (one or more), optional ``indication``, ``modality``,
+    ``priority`` (stat, urgent, routine), ``auto_draft``."""
     uploads = request.FILES.getlist("files")
     auto_draft = request.POST.get("auto_draft")
+    priority = None
+    if request.POST.get("priority"):
+        priority = Priority.from_name(request.POST["priority"])
+        if priority is None:
+            raise ApiError(400, "priority must be one of: stat, urgent, routine.")
     try:
         result, reports = studies_receive(
             files=[IncomingFile(name=f.name, data=f.read()) for f in uploads],
             uploader=request.user,
             indication=request.POST.get("indication", "")[:4000],
             image_modality=request.POST.get("modality", "DX"),
+            priority=priority,
             auto_draft=None if auto_draft is None else auto_draft.lower() in {"1", "true", "yes"},
             request=request,
             source="api",

@@ -1,7 +1,14 @@
 from django import forms
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 
+from medportal.accounts.roles import Role
 from medportal.imaging.ingest import IMAGE_MODALITIES
+from medportal.imaging.models import Priority
+from medportal.reporting.models import ReportStatus
+from medportal.reporting.selectors import OPEN, WORKLIST_DEFAULT_SORT, WORKLIST_SORTS, WorklistParams
+
+PRIORITY_CHOICES = [(p.name.lower(), p.label) for p in Priority]
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -15,7 +22,8 @@ class MultipleFileField(forms.FileField):
             MultipleFileInput(
                 attrs={
                     "multiple": True,
-                    "accept": ".dcm,.png,.jpg,.jpeg,application/dicom,image/png,image/jpeg",
+                    "accept": ".dcm,.zip,.png,.jpg,.jpeg,"
+                    "application/dicom,application/zip,image/png,image/jpeg",
                 }
             ),
         )
@@ -33,10 +41,18 @@ class MultipleFileField(forms.FileField):
 class UploadForm(forms.Form):
     files = MultipleFileField(
         label="Images",
-        help_text="DICOM files (.dcm), or a PNG/JPEG image.",
-        error_messages={"required": "Choose at least one file to upload."},
+        help_text="DICOM files (.dcm), zip files of them, or a PNG/JPEG image.",
+        # Either this or a folder: clean() asks for one of them.
+        required=False,
         # Ingest refuses an empty file by name and keeps the others; the form must not refuse them all.
         allow_empty_file=True,
+    )
+    folder = MultipleFileField(
+        label="Or a whole folder",
+        required=False,
+        allow_empty_file=True,
+        # Browsers let the user pick a folder (every file in it and below) with this attribute.
+        widget=MultipleFileInput(attrs={"multiple": True, "webkitdirectory": True, "directory": True}),
     )
     indication = forms.CharField(
         label="Clinical indication / history",
@@ -51,6 +67,25 @@ class UploadForm(forms.Form):
         initial="DX",
         required=False,
     )
+
+    def clean(self):
+        cleaned = super().clean()
+        if not cleaned.get("files") and not cleaned.get("folder") and "files" not in self.errors:
+            self.add_error("files", "Choose at least one file to upload.")
+        return cleaned
+
+    def uploaded_files(self) -> list:
+        """The files chosen one by one and those of the chosen folder."""
+        return [*self.cleaned_data["files"], *self.cleaned_data["folder"]]
+
+    priority = forms.ChoiceField(
+        label="Priority",
+        choices=[("", "From the DICOM header (else routine)"), *PRIORITY_CHOICES],
+        required=False,
+    )
+
+    def clean_priority(self) -> Priority | None:
+        return Priority.from_name(self.cleaned_data["priority"])
 
 
 class IndicationForm(forms.Form):
@@ -74,3 +109,72 @@ class SignForm(forms.Form):
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
     )
     version = forms.IntegerField(widget=forms.HiddenInput)
+
+
+# The common DICOM modalities; a filter on any other is refused as an unknown choice.
+WORKLIST_MODALITIES = ["CR", "DX", "CT", "MR", "US", "MG", "NM", "PT", "XA", "RF", "OT"]
+
+
+class WorklistFilterForm(forms.Form):
+    """The worklist's GET parameters. An invalid one is reported and left out; the rest apply."""
+
+    q = forms.CharField(
+        label="Search",
+        required=False,
+        max_length=200,
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Name, MRN or accession"}),
+    )
+    status = forms.ChoiceField(
+        label="Status",
+        required=False,
+        choices=[("", "Any status"), (OPEN, "Not signed"), *ReportStatus.choices],
+    )
+    modality = forms.ChoiceField(
+        label="Modality",
+        required=False,
+        choices=[("", "Any modality")] + [(m, m) for m in WORKLIST_MODALITIES],
+    )
+    priority = forms.ChoiceField(
+        label="Priority", required=False, choices=[("", "Any priority"), *PRIORITY_CHOICES]
+    )
+    mine = forms.BooleanField(label="Mine", required=False)
+    date_from = forms.DateField(
+        label="Received from", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    date_to = forms.DateField(label="to", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    sort = forms.ChoiceField(
+        required=False,
+        choices=[(key, key) for name in WORKLIST_SORTS for key in (name, f"-{name}")],
+        widget=forms.HiddenInput,
+    )
+    page = forms.IntegerField(required=False, min_value=1, max_value=100_000, widget=forms.HiddenInput)
+
+    def params(self) -> WorklistParams:
+        self.is_valid()
+        data = self.cleaned_data
+        return WorklistParams(
+            q=data.get("q") or "",
+            status=data.get("status") or "",
+            modality=data.get("modality") or "",
+            priority=Priority.from_name(data.get("priority")),
+            mine=bool(data.get("mine")),
+            date_from=data.get("date_from"),
+            date_to=data.get("date_to"),
+            sort=data.get("sort") or WORKLIST_DEFAULT_SORT,
+            page=data.get("page") or 1,
+        )
+
+
+def radiologists():
+    return (
+        get_user_model()
+        .objects.filter(groups__name=Role.RADIOLOGIST.value, is_active=True)
+        .order_by("username")
+    )
+
+
+class AssignForm(forms.Form):
+    """An admin's choice of radiologist for a study; empty unassigns it."""
+
+    assignee = forms.ModelChoiceField(queryset=radiologists(), required=False, empty_label="(nobody)")
+    return_to = forms.CharField(required=False, max_length=2000)

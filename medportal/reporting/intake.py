@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from django.conf import settings
 
+from medportal.imaging.archive import archives_unpack
 from medportal.imaging.ingest import IncomingFile, IngestResult, study_ingest
+from medportal.imaging.models import Priority
 from medportal.reporting.models import Report
 from medportal.reporting.services import report_for_study, study_open_report
 
@@ -15,16 +17,25 @@ def studies_receive(
     uploader,
     indication: str = "",
     image_modality: str = "DX",
+    priority: Priority | None = None,
     auto_draft: bool | None = None,
     request=None,
     source: str = "upload",
+    unpack_archives: bool = True,
 ) -> tuple[IngestResult, list[Report]]:
-    """Returns the ingest result and the report of every study the files belong to."""
+    """Returns the ingest result and the report of every study the files belong to.
+
+    Zip files among ``files`` are unpacked first (``unpack_archives``); each member is ingested
+    as a file of its own.
+    """
+    if unpack_archives:
+        files = archives_unpack(files=files)
     result, created = study_ingest(
         files=files,
         uploader=uploader,
         indication=indication,
         image_modality=image_modality,
+        priority=priority,
         request=request,
         source=source,
     )

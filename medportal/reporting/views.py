@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from medportal.accounts.access import role_required
@@ -15,6 +16,8 @@ from medportal.accounts.roles import (
     CAN_SIGN_REPORTS,
     CAN_UPLOAD,
     CAN_VIEW_STUDIES,
+    Role,
+    has_role,
 )
 from medportal.audit.models import Action, EventType
 from medportal.audit.services import audit_record
@@ -23,20 +26,151 @@ from medportal.imaging.models import Instance, Study
 from medportal.imaging.samples import sample_files
 from medportal.imaging.services import study_set_indication
 from medportal.reporting import services
-from medportal.reporting.forms import IndicationForm, ReportEditForm, SignForm, UploadForm
+from medportal.reporting.forms import (
+    AssignForm,
+    IndicationForm,
+    ReportEditForm,
+    SignForm,
+    UploadForm,
+    WorklistFilterForm,
+    radiologists,
+)
 from medportal.reporting.intake import studies_receive
 from medportal.reporting.models import Report
-from medportal.reporting.selectors import report_stream_path
+from medportal.reporting.selectors import WorklistParams, report_stream_path, worklist_page
+
+# (sort key, heading) in the order the worklist shows them.
+WORKLIST_COLUMNS = [
+    ("priority", "Priority"),
+    ("patient", "Patient"),
+    ("mrn", "MRN"),
+    ("accession", "Accession"),
+    ("modality", "Modality"),
+    ("body_part", "Body part"),
+    ("study_date", "Study date"),
+    ("received", "Received"),
+    ("ai_draft", "AI draft"),
+    ("status", "Report"),
+    ("assigned", "Radiologist"),
+]
+
+
+def _worklist_context(request: HttpRequest, params: WorklistParams) -> dict:
+    page = worklist_page(user=request.user, params=params)
+    key, descending = params.sort.removeprefix("-"), params.sort.startswith("-")
+    columns = [
+        {
+            "key": name,
+            "label": label,
+            "active": name == key,
+            "descending": descending,
+            # A click sorts by the column; a second click reverses it.
+            "url": "?" + params.query(sort=f"-{name}" if name == key and not descending else name, page=1),
+        }
+        for name, label in WORKLIST_COLUMNS
+    ]
+    return {
+        "params": params,
+        "page": page,
+        "columns": columns,
+        "query": params.query(),
+        "previous_url": "?" + params.query(page=page.number - 1),
+        "next_url": "?" + params.query(page=page.number + 1),
+        "radiologists": list(radiologists()) if has_role(request.user, Role.ADMIN) else [],
+    }
 
 
 @role_required(*CAN_VIEW_STUDIES)
 def worklist(request: HttpRequest) -> HttpResponse:
-    studies = Study.objects.select_related("patient", "report").order_by("-received_at")[:200]
+    form = WorklistFilterForm(request.GET)
+    params = form.params()
+    context = {"form": form, **_worklist_context(request, params)}
     audit_record(
-        event_type=EventType.QUERY, action=Action.READ, description="Worklist viewed", request=request
+        event_type=EventType.QUERY,
+        action=Action.READ,
+        description="Worklist viewed",
+        request=request,
+        detail=params.audit_detail(),
     )
-    template = "reporting/worklist.html#rows" if request.htmx else "reporting/worklist.html"
-    return render(request, template, {"studies": studies})
+    template = "reporting/worklist.html#worklist" if request.htmx else "reporting/worklist.html"
+    return render(request, template, context)
+
+
+def _after_worklist_action(
+    request: HttpRequest, *, notice: str = "", error: str = "", status: int = 200
+) -> HttpResponse:
+    """Back to the worklist as the user had it (``return_to`` holds its query string)."""
+    form = WorklistFilterForm(QueryDict(request.POST.get("return_to", "")))
+    params = form.params()
+    if not request.htmx:
+        if error:
+            messages.error(request, error)
+        else:
+            messages.success(request, notice)
+        query = params.query()
+        return redirect(reverse("worklist") + (f"?{query}" if query else ""))
+    context = {"form": form, "notice": notice, "error": error, **_worklist_context(request, params)}
+    return render(request, "reporting/worklist.html#worklist-action", context, status=status)
+
+
+def _study_words(report: Report) -> str:
+    study = report.study
+    parts = [study.patient.name or "(no name)", f"MRN {study.patient.patient_id}", study.modality]
+    return ", ".join(part for part in parts if part)
+
+
+@role_required(*CAN_EDIT_REPORTS)
+@require_POST
+def report_claim(request: HttpRequest, report_id: int) -> HttpResponse:
+    report = _report_or_404(report_id)
+    try:
+        services.report_claim(report=report, user=request.user, request=request)
+    except services.ReportError as exc:
+        return _after_worklist_action(request, error=str(exc), status=409)
+    return _after_worklist_action(request, notice=f"You claimed {_study_words(report)}.")
+
+
+@role_required(*CAN_EDIT_REPORTS)
+@require_POST
+def report_release(request: HttpRequest, report_id: int) -> HttpResponse:
+    report = _report_or_404(report_id)
+    try:
+        services.report_release(report=report, user=request.user, request=request)
+    except services.ReportError as exc:
+        return _after_worklist_action(request, error=str(exc), status=409)
+    return _after_worklist_action(request, notice=f"You released {_study_words(report)}.")
+
+
+@role_required(Role.ADMIN)
+@require_POST
+def report_assign(request: HttpRequest, report_id: int) -> HttpResponse:
+    report = _report_or_404(report_id)
+    form = AssignForm(request.POST)
+    if not form.is_valid():
+        return _after_worklist_action(request, error="Choose a radiologist from the list.", status=400)
+    assignee = form.cleaned_data["assignee"]
+    try:
+        services.report_assign(report=report, assignee=assignee, user=request.user, request=request)
+    except services.ReportError as exc:
+        return _after_worklist_action(request, error=str(exc), status=409)
+    who = (assignee.get_full_name() or assignee.get_username()) if assignee else "nobody"
+    return _after_worklist_action(request, notice=f"{_study_words(report)} is assigned to {who}.")
+
+
+@role_required(*CAN_EDIT_REPORTS)
+@require_POST
+def worklist_next(request: HttpRequest) -> HttpResponse:
+    """Claim the next unclaimed study in reading order and open it."""
+    try:
+        report = services.worklist_next(user=request.user, request=request)
+    except services.ReportError as exc:
+        messages.error(request, str(exc))
+        return redirect("worklist")
+    if report is None:
+        messages.info(request, "No unclaimed studies are waiting.")
+        return redirect("worklist")
+    messages.success(request, f"You claimed {_study_words(report)}.")
+    return redirect("study-detail", study_id=report.study_id)
 
 
 @role_required(*CAN_UPLOAD)
@@ -47,13 +181,14 @@ def upload(request: HttpRequest) -> HttpResponse:
     result = reports = None
     error = None
     if request.method == "POST" and form.is_valid():
-        files = [IncomingFile(name=f.name, data=f.read()) for f in form.cleaned_data["files"]]
+        files = [IncomingFile(name=f.name, data=f.read()) for f in form.uploaded_files()]
         try:
             result, reports = studies_receive(
                 files=files,
                 uploader=request.user,
                 indication=form.cleaned_data["indication"],
                 image_modality=form.cleaned_data["image_modality"] or "DX",
+                priority=form.cleaned_data["priority"],
                 request=request,
             )
         except IngestError as exc:

@@ -1,4 +1,5 @@
-"""The websocket a study page (or a script) opens to watch a report's draft."""
+"""The websockets: a study page (or a script) watches a report's draft; the worklist page
+hears when its list changed."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from medportal.audit.models import Action, EventType, Outcome
 from medportal.audit.services import audit_record
 from medportal.reporting.models import Report
 from medportal.reporting.selectors import report_snapshot
-from medportal.streaming.publish import report_group
+from medportal.streaming.publish import WORKLIST_GROUP, report_group
 
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
@@ -86,3 +87,41 @@ class ReportStreamConsumer(AsyncJsonWebsocketConsumer):
 
     async def draft_state(self, event: dict) -> None:
         await self._send_snapshot()
+
+
+@database_sync_to_async
+def _authorise_worklist(scope) -> bool:
+    user = scope.get("user")
+    allowed = user is not None and user.is_authenticated and has_role(user, *CAN_VIEW_STUDIES)
+    audit_record(
+        event_type=EventType.QUERY,
+        action=Action.READ,
+        description="Worklist subscribed" if allowed else "Worklist subscription refused",
+        outcome=Outcome.SUCCESS if allowed else Outcome.MINOR_FAILURE,
+        user=user,
+        network_address=_client_address(scope),
+        object_type="worklist",
+    )
+    return allowed
+
+
+class WorklistConsumer(AsyncJsonWebsocketConsumer):
+    """Joins ``worklist`` and says ``{"type": "changed"}`` when a study arrives or a report changes.
+
+    One group for every page is deliberate: the message carries no data and nothing is
+    filtered per socket; each page re-fetches its own list, with its own filters and
+    permissions, over HTTP.
+    """
+
+    async def connect(self) -> None:
+        if not await _authorise_worklist(self.scope):
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        await self.channel_layer.group_add(WORKLIST_GROUP, self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        await self.channel_layer.group_discard(WORKLIST_GROUP, self.channel_name)
+
+    async def worklist_changed(self, event: dict) -> None:
+        await self.send_json({"type": "changed"})

@@ -1,7 +1,8 @@
 from django.urls import path
 
-from medportal.streaming.consumers import ReportStreamConsumer
+from medportal.streaming.consumers import ReportStreamConsumer, WorklistConsumer
 
 websocket_urlpatterns = [
     path("ws/reports/<int:report_id>/", ReportStreamConsumer.as_asgi(), name="ws-report"),
+    path("ws/worklist/", WorklistConsumer.as_asgi(), name="ws-worklist"),
 ]

@@ -96,13 +96,14 @@ function followDraft(panel) {
 
 // The worklist listens on a websocket; the server only says "changed" and the page
 // re-fetches its own list (htmx trigger "worklist-changed"). While the socket is down,
-// window.medportalWorklistLive is false and the list polls every 5 s instead.
+// window.medportalWorklistLive is false and the list is re-fetched every 5 s instead.
 function followWorklist() {
   const list = document.getElementById("worklist");
   if (!list || window.medportalWorklistSocket) return;
   const url = list.dataset.liveUrl;
   let retry = 500;
   let refreshTimer = null;
+  setInterval(() => { if (!window.medportalWorklistLive) htmx.trigger(document.body, "worklist-changed"); }, 5000);
 
   function refreshSoon() {  // a burst of changes (an upload, a busy worker) makes one request
     if (refreshTimer) return;

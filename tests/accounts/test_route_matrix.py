@@ -41,14 +41,38 @@ RULES: dict[str, tuple[str, set, str]] = {
     "report-draft": ("POST", DRAFT, "page"),
     "report-save": ("POST", EDIT, "page"),
     "report-sign": ("POST", SIGN, "page"),
+    "report-claim": ("POST", EDIT, "page"),
+    "report-release": ("POST", EDIT, "page"),
+    "report-assign": ("POST", {Role.ADMIN}, "page"),
+    "worklist-next": ("POST", EDIT, "page"),
     "audit-list": ("GET", AUDIT, "page"),
     "api-studies": ("POST", UPLOAD, "api"),
     "api-study": ("GET", VIEW, "api"),
     "api-report": ("GET", VIEW, "api"),
     "api-report-draft": ("POST", DRAFT, "api"),
     "api-report-sign": ("POST", SIGN, "api"),
+    # DICOMweb: STOW-RS (POST on the studies routes) is for UPLOAD, the same roles as VIEW.
+    **{
+        name: ("GET", VIEW, "api")
+        for name in [
+            "dicomweb-studies",
+            "dicomweb-all-series",
+            "dicomweb-all-instances",
+            "dicomweb-study",
+            "dicomweb-study-metadata",
+            "dicomweb-study-series",
+            "dicomweb-study-instances",
+            "dicomweb-series",
+            "dicomweb-series-metadata",
+            "dicomweb-series-instances",
+            "dicomweb-instance",
+            "dicomweb-instance-metadata",
+            "dicomweb-instance-rendered",
+            "dicomweb-frame-rendered",
+        ]
+    },
 }
-WEBSOCKET_RULES: dict[str, set] = {"ws-report": VIEW}
+WEBSOCKET_RULES: dict[str, set] = {"ws-report": VIEW, "ws-worklist": VIEW}
 
 
 def route_names(resolver: URLResolver | None = None) -> list[str]:
@@ -83,6 +107,13 @@ def world(db):
     report = reports[0]
     instance = Instance.objects.get(series__study=report.study)
     kwargs = {"study_id": report.study_id, "report_id": report.pk, "instance_id": instance.pk}
+    # DICOMweb routes name things by their UIDs.
+    kwargs |= {
+        "study": report.study.study_uid,
+        "series": instance.series.series_uid,
+        "instance": instance.sop_instance_uid,
+        "frame": 1,
+    }
     return users, kwargs
 
 

@@ -46,7 +46,7 @@ class Stack:
         headers = {"Authorization": f"Token {token}"} if token else {}
         return httpx.Client(base_url=self.base_url, headers=headers, timeout=30)
 
-    def start_worker(self) -> subprocess.Popen:
+    def start_worker(self, *, pool: str = "prefork", concurrency: int = 1) -> subprocess.Popen:
         log = open(ARTIFACTS / f"worker-{self.env['MEDPORTAL_QUEUE']}.log", "ab")  # noqa: SIM115
         worker = subprocess.Popen(
             [
@@ -56,8 +56,8 @@ class Stack:
                 "-A",
                 "medportal",
                 "worker",
-                "--pool=prefork",
-                "--concurrency=1",
+                f"--pool={pool}",
+                f"--concurrency={concurrency}",
                 "-Q",
                 self.env["MEDPORTAL_QUEUE"],
                 "--loglevel=INFO",

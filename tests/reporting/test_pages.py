@@ -130,7 +130,7 @@ def test_htmx_upload_of_only_a_bad_file_is_400_with_the_reason(tom, page_setting
 
     assert response.status_code == 400
     fragment = text_of(response)
-    assert "<strong>MR_truncated.dcm</strong>: DICOM image cannot be decoded" in fragment
+    assert "<strong>MR_truncated.dcm</strong>: DICOM pixel data is cut short" in fragment
     assert "Stored" not in fragment
     assert not Study.objects.exists()
     assert not page_settings.exists() or not any(p.is_file() for p in page_settings.rglob("*"))
