@@ -12,6 +12,7 @@ from medportal.audit.services import audit_record
 from medportal.reporting.models import Report
 from medportal.reporting.selectors import report_snapshot
 from medportal.streaming.publish import WORKLIST_GROUP, report_group
+from medportal.streaming.session_watch import CLOSE_SESSION_EXPIRED, SessionWatchMixin
 
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
@@ -48,11 +49,14 @@ def _authorise(scope, report_id: int) -> tuple[Report | None, int | None]:
     return report, None
 
 
-class ReportStreamConsumer(AsyncJsonWebsocketConsumer):
+class ReportStreamConsumer(SessionWatchMixin, AsyncJsonWebsocketConsumer):
     """Joins ``report-<id>``, sends the text so far from the database, then relays chunks."""
 
     async def connect(self) -> None:
         self.report_id = int(self.scope["url_route"]["kwargs"]["report_id"])
+        if not await self.session_is_valid():
+            await self.close(code=CLOSE_SESSION_EXPIRED)
+            return
         report, close_code = await _authorise(self.scope, self.report_id)
         if report is None:
             await self.close(code=close_code)
@@ -60,9 +64,11 @@ class ReportStreamConsumer(AsyncJsonWebsocketConsumer):
         # Join before reading the snapshot, so no chunk falls between the two.
         await self.channel_layer.group_add(report_group(self.report_id), self.channel_name)
         await self.accept()
+        self.watch_session()
         await self._send_snapshot()
 
     async def disconnect(self, code: int) -> None:
+        self.stop_watching_session()
         await self.channel_layer.group_discard(report_group(self.report_id), self.channel_name)
 
     async def receive_json(self, content, **kwargs) -> None:
@@ -105,7 +111,7 @@ def _authorise_worklist(scope) -> bool:
     return allowed
 
 
-class WorklistConsumer(AsyncJsonWebsocketConsumer):
+class WorklistConsumer(SessionWatchMixin, AsyncJsonWebsocketConsumer):
     """Joins ``worklist`` and says ``{"type": "changed"}`` when a study arrives or a report changes.
 
     One group for every page is deliberate: the message carries no data and nothing is
@@ -114,13 +120,18 @@ class WorklistConsumer(AsyncJsonWebsocketConsumer):
     """
 
     async def connect(self) -> None:
+        if not await self.session_is_valid():
+            await self.close(code=CLOSE_SESSION_EXPIRED)
+            return
         if not await _authorise_worklist(self.scope):
             await self.close(code=CLOSE_FORBIDDEN)
             return
         await self.channel_layer.group_add(WORKLIST_GROUP, self.channel_name)
         await self.accept()
+        self.watch_session()
 
     async def disconnect(self, code: int) -> None:
+        self.stop_watching_session()
         await self.channel_layer.group_discard(WORKLIST_GROUP, self.channel_name)
 
     async def worklist_changed(self, event: dict) -> None:

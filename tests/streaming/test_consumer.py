@@ -132,3 +132,36 @@ async def test_an_idle_stream_stays_open(radiologist):
     )
     assert (await stream.receive_json_from(timeout=5))["text"] == "Late."
     await stream.disconnect()
+
+
+@pytest.mark.parametrize("path", ["report", "worklist"])
+async def test_a_browser_socket_closes_when_its_session_expires(radiologist, settings, path):
+    from django.test import Client
+
+    settings.SESSION_IDLE_SECONDS = 1
+    settings.SESSION_WATCH_SECONDS = 0.3
+    report = await database_sync_to_async(make_report)(radiologist)
+
+    def login_cookie() -> bytes:
+        browser = Client()
+        browser.force_login(radiologist)
+        session = browser.session
+        from medportal.accounts.sessions import session_start
+
+        session_start(session)
+        session.save()
+        return f"sessionid={browser.cookies['sessionid'].value}".encode()
+
+    cookie = await database_sync_to_async(login_cookie)()
+    url = f"/ws/reports/{report.pk}/" if path == "report" else "/ws/worklist/"
+    stream = WebsocketCommunicator(application, url, headers=[(b"cookie", cookie)])
+    assert (await stream.connect())[0]
+    if path == "report":
+        await stream.receive_json_from(timeout=5)
+    await asyncio.sleep(1.5)  # idle past the timeout: the watcher closes the socket
+    closed = await stream.receive_output(timeout=3)
+    assert closed == {"type": "websocket.close", "code": 4401}
+    # And a new socket on that session is refused.
+    again = WebsocketCommunicator(application, url, headers=[(b"cookie", cookie)])
+    connected, code = await again.connect()
+    assert not connected and code == 4401
