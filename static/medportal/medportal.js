@@ -110,16 +110,6 @@ function followWorklist() {
     refreshTimer = setTimeout(() => { refreshTimer = null; htmx.trigger(document.body, "worklist-changed"); }, 300);
   }
 
-  // The end of a draft may be lost with the rest; after a quiet spell, ask where things stand.
-  let lastMessageAt = Date.now();
-  const quietCheck = setInterval(() => {
-    if (state.done || !document.body.contains(panel)) { clearInterval(quietCheck); return; }
-    if (Date.now() - lastMessageAt > 3000 && socket && socket.readyState === WebSocket.OPEN) {
-      lastMessageAt = Date.now();
-      socket.send(JSON.stringify({ type: "resync" }));
-    }
-  }, 1000);
-
   function connect() {
     const scheme = location.protocol === "https:" ? "wss://" : "ws://";
     const socket = new WebSocket(scheme + location.host + url);
