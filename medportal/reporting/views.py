@@ -19,7 +19,7 @@ from medportal.accounts.roles import (
     Role,
     has_role,
 )
-from medportal.audit.models import Action, EventType
+from medportal.audit.models import Action, EventType, Outcome
 from medportal.audit.services import audit_record
 from medportal.imaging.ingest import IncomingFile, IngestError
 from medportal.imaging.models import Instance, Study
@@ -97,9 +97,16 @@ def worklist(request: HttpRequest) -> HttpResponse:
 
 
 def _after_worklist_action(
-    request: HttpRequest, *, notice: str = "", error: str = "", status: int = 200
+    request: HttpRequest,
+    *,
+    notice: str = "",
+    error: str = "",
+    status: int = 200,
+    report: Report | None = None,
 ) -> HttpResponse:
     """Back to the worklist as the user had it (``return_to`` holds its query string)."""
+    if error and report is not None:
+        _audit_refusal(request, report, error)
     form = WorklistFilterForm(QueryDict(request.POST.get("return_to", "")))
     params = form.params()
     if not request.htmx:
@@ -126,7 +133,7 @@ def report_claim(request: HttpRequest, report_id: int) -> HttpResponse:
     try:
         services.report_claim(report=report, user=request.user, request=request)
     except services.ReportError as exc:
-        return _after_worklist_action(request, error=str(exc), status=409)
+        return _after_worklist_action(request, error=str(exc), status=409, report=report)
     return _after_worklist_action(request, notice=f"You claimed {_study_words(report)}.")
 
 
@@ -137,7 +144,7 @@ def report_release(request: HttpRequest, report_id: int) -> HttpResponse:
     try:
         services.report_release(report=report, user=request.user, request=request)
     except services.ReportError as exc:
-        return _after_worklist_action(request, error=str(exc), status=409)
+        return _after_worklist_action(request, error=str(exc), status=409, report=report)
     return _after_worklist_action(request, notice=f"You released {_study_words(report)}.")
 
 
@@ -147,12 +154,14 @@ def report_assign(request: HttpRequest, report_id: int) -> HttpResponse:
     report = _report_or_404(report_id)
     form = AssignForm(request.POST)
     if not form.is_valid():
-        return _after_worklist_action(request, error="Choose a radiologist from the list.", status=400)
+        return _after_worklist_action(
+            request, error="Choose a radiologist from the list.", status=400, report=report
+        )
     assignee = form.cleaned_data["assignee"]
     try:
         services.report_assign(report=report, assignee=assignee, user=request.user, request=request)
     except services.ReportError as exc:
-        return _after_worklist_action(request, error=str(exc), status=409)
+        return _after_worklist_action(request, error=str(exc), status=409, report=report)
     who = (assignee.get_full_name() or assignee.get_username()) if assignee else "nobody"
     return _after_worklist_action(request, notice=f"{_study_words(report)} is assigned to {who}.")
 
@@ -256,7 +265,27 @@ def study_detail(request: HttpRequest, study_id: int) -> HttpResponse:
     return render(request, "reporting/study_detail.html", context)
 
 
+def _audit_refusal(request: HttpRequest, report: Report, reason: str) -> None:
+    """A refused action on a patient's report is itself part of the record."""
+    study = report.study
+    audit_record(
+        event_type=EventType.PATIENT_RECORD,
+        action=Action.UPDATE,
+        description=f"Report action refused: {request.resolver_match.url_name}",
+        outcome=Outcome.MINOR_FAILURE,
+        request=request,
+        patient_id=study.patient.patient_id,
+        study_uid=study.study_uid,
+        accession_number=study.accession_number,
+        object_type="report",
+        object_id=report.pk,
+        detail={"reason": reason[:300]},
+    )
+
+
 def _report_panel(request: HttpRequest, report: Report, status: int = 200, **extra) -> HttpResponse:
+    if extra.get("errors"):
+        _audit_refusal(request, report, "; ".join(extra["errors"]))
     if not request.htmx:
         for text in extra.get("errors", []):
             messages.error(request, text)
@@ -278,6 +307,18 @@ def _report_or_404(report_id: int) -> Report:
 def report_panel(request: HttpRequest, report_id: int) -> HttpResponse:
     """The report panel alone, for htmx to refresh when a draft ends."""
     report = _report_or_404(report_id)
+    study = report.study
+    audit_record(
+        event_type=EventType.PATIENT_RECORD,
+        action=Action.READ,
+        description="Report viewed",
+        request=request,
+        patient_id=study.patient.patient_id,
+        study_uid=study.study_uid,
+        accession_number=study.accession_number,
+        object_type="report",
+        object_id=report.pk,
+    )
     return render(request, "reporting/study_detail.html#report-panel", _report_context(request, report))
 
 
