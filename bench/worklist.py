@@ -380,21 +380,24 @@ def main() -> None:
             print(f"\n== EXPLAIN ANALYZE: {name} {param_list[0]}")
             print(explain(user, param_list[0]))
 
-    results = {}
-    for name, param_list in plans.items():
-        timings = []
-        for i in range(args.requests + 3):
+    # Round after round, one request per variant each: a busy spell on the machine is
+    # shared among the variants instead of landing on one.
+    results: dict[str, list[float]] = {name: [] for name in plans}
+    load_before = os.getloadavg()[0]
+    for i in range(args.requests + 3):
+        for name, param_list in plans.items():
             params = dict(param_list[i % len(param_list)])
             headers = {"HTTP_HX_REQUEST": "true"} if params.pop("_htmx", False) else {}
             started = time.perf_counter()
             response = client.get(url_path, params, **headers)
             elapsed = (time.perf_counter() - started) * 1000
             assert response.status_code == 200, (name, response.status_code)
-            if i >= 3:  # the first requests warm caches and connections
-                timings.append(elapsed)
-        results[name] = timings
+            if i >= 3:  # the first rounds warm caches and connections
+                results[name].append(elapsed)
+    load = max(load_before, os.getloadavg()[0])
 
     print(f"\nworklist over {Study.objects.count():,} studies, {args.requests} requests per variant (ms)")
+    print(f"machine: {os.cpu_count()} CPUs, load average {load:.1f} (a busy machine inflates these)")
     print(f"{'variant':<26} {'p50':>8} {'p95':>8} {'mean':>8}")
     for name, timings in results.items():
         p50, p95 = percentile(timings, 0.5), percentile(timings, 0.95)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 SYSTEM_PROMPT = "You are an expert radiologist."
@@ -27,6 +28,18 @@ _INSTRUCTIONS = {
 }
 
 
+# Gemma's control tokens must never come from user text (an indication could end the
+# turn or open an image slot): they are removed before the text joins the prompt.
+_CONTROL_TOKENS = re.compile(
+    r"</?(?:start_of_turn|end_of_turn|start_of_image|end_of_image|image_soft_token|bos|eos|pad|unk|mask)>",
+    re.IGNORECASE,
+)
+
+
+def prompt_safe(text: str) -> str:
+    return _CONTROL_TOKENS.sub("", text)
+
+
 def prompt_for(*, modality: str, body_part: str = "", indication: str = "") -> Prompt:
     name, template = _INSTRUCTIONS.get(
         modality.upper(), ("generic-v1", "Describe this medical image ({modality}{body}).")
@@ -34,5 +47,5 @@ def prompt_for(*, modality: str, body_part: str = "", indication: str = "") -> P
     body = f" of the {body_part.lower()}" if body_part else ""
     instruction = template.format(body=body, modality=modality or "unknown modality")
     if indication.strip():
-        instruction += f"\nClinical indication: {indication.strip()}"
+        instruction += f"\nClinical indication: {prompt_safe(indication).strip()}"
     return Prompt(name=name, system=SYSTEM_PROMPT, instruction=f"{instruction}\n{_SECTIONS}")

@@ -9,17 +9,21 @@ to its own report group with its own sequence numbers.
 
 Why the threads pool: the drafts must share one model in one process. Prefork gives
 each child its own copy of the model (N times the GPU memory, no batching between them);
-threads share the process's engine, and the GIL is no bottleneck because the time goes
-to torch (which releases it) and to waiting on the database, Redis and the GPU. The
+threads share the process's engine. The GIL costs little on a GPU, where the time goes
+to the model (torch releases the GIL) and to waiting on the database and Redis; on the
+tiny CPU model it shows (bench/concurrency.py: pipeline/engine tokens/s). The
 threads pool never forks, so the model is loaded in the worker's main process at
 start-up (``worker_init``; ``worker_process_init`` does not fire for threads). Prefork
 with ``--concurrency=1`` still works: the model then loads in the child after fork.
 
-Long GPU tasks: late acknowledgement and reject-on-worker-lost (a draft whose worker
-died is redelivered and claimed again), prefetch multiplier 1 (each thread holds one
-task at most: no study waits behind a busy worker while another is idle). A worker
-asked to stop (SIGTERM: warm shutdown) takes no new tasks and waits for its running
-drafts to finish; tasks it had reserved but not started go back to the queue unacked.
+Long GPU tasks: late acknowledgement (a task is acknowledged when its draft has ended),
+prefetch multiplier 1 (the worker reserves one task per thread, so no study waits behind
+a busy worker while another is idle). A worker asked to stop (SIGTERM: warm shutdown)
+takes no new task and waits for its running drafts to finish (tests/e2e/
+test_worker_shutdown.py). The price of threads: when the whole process dies (killed by
+the kernel, a segfault) its unacknowledged drafts come back only after Redis's visibility
+timeout (MEDPORTAL_VISIBILITY_TIMEOUT), where prefork's parent requeues a lost child's
+task at once (reject_on_worker_lost; tests/e2e/test_faults.py runs that pool).
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@ from django.conf import settings
 
 from medportal.accounts.roles import (
     CAN_EDIT_REPORTS,
+    CAN_EXPORT,
     CAN_READ_AUDIT,
     CAN_REQUEST_DRAFT,
     CAN_SIGN_REPORTS,
@@ -23,5 +24,6 @@ def medportal(request):
             "edit": has_role(user, *CAN_EDIT_REPORTS),
             "sign": has_role(user, *CAN_SIGN_REPORTS),
             "read_audit": has_role(user, *CAN_READ_AUDIT),
+            "export": has_role(user, *CAN_EXPORT),
         },
     }

@@ -79,6 +79,8 @@ INSTALLED_APPS = [
     "channels",
     "axes",
     "csp",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "django_htmx",
     "template_partials",
     "medportal.audit",
@@ -94,11 +96,13 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "csp.middleware.CSPMiddleware",
     "medportal.accounts.sessions.SessionLifetimeMiddleware",
+    "medportal.accounts.second_factor.SecondFactorRequiredMiddleware",
     # Last, as django-axes asks: it turns a locked-out login into its lockout answer.
     "axes.middleware.AxesMiddleware",
 ]
@@ -114,6 +118,7 @@ AXES_COOLOFF_TIME = env_int("MEDPORTAL_LOCKOUT_MINUTES", 15) / 60  # hours
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
 AXES_VERBOSE = False
+OTP_TOTP_ISSUER = "MedPortal"
 
 ROOT_URLCONF = "medportal.urls"
 ASGI_APPLICATION = "medportal.asgi.application"
@@ -239,6 +244,19 @@ MEDPORTAL_SAVE_INTERVAL_MS = env_int("MEDPORTAL_SAVE_INTERVAL_MS", 250)
 # by this name) and TCP port.
 MEDPORTAL_DIMSE_AE_TITLE = env_str("MEDPORTAL_DIMSE_AE_TITLE", "MEDPORTAL")
 MEDPORTAL_DIMSE_PORT = env_int("MEDPORTAL_DIMSE_PORT", 11112)
+
+# De-identification (imaging.deidentify): the key for replaced UIDs, patient pseudonyms and
+# date shifts (blank: derived from SECRET_KEY). Keep it secret and stable: the same key maps
+# a patient's studies to the same pseudonym, UIDs and offset in every export.
+MEDPORTAL_DEIDENTIFY_KEY = env_str("MEDPORTAL_DEIDENTIFY_KEY")
+# Sources whose DICOM instances are de-identified before they are stored (comma list).
+# Not dicomweb: STOW-RS answers with, and drafts by, the instances' original UIDs.
+MEDPORTAL_DEIDENTIFY_ON_INGEST_SOURCES = env_list("MEDPORTAL_DEIDENTIFY_ON_INGEST_SOURCES", [])
+if set(MEDPORTAL_DEIDENTIFY_ON_INGEST_SOURCES) - {"upload", "api", "dimse", "sample"}:
+    raise ImproperlyConfigured(
+        "MEDPORTAL_DEIDENTIFY_ON_INGEST_SOURCES takes upload, api, dimse and sample, "
+        f"not {MEDPORTAL_DEIDENTIFY_ON_INGEST_SOURCES!r}"
+    )
 
 # Sessions end after this long without a request, and in any case this long after login.
 SESSION_IDLE_SECONDS = env_int("MEDPORTAL_IDLE_TIMEOUT_SECONDS", 15 * 60)

@@ -2,8 +2,9 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from medportal.accounts import views as accounts_views
 from medportal.audit import views as audit_views
-from medportal.imaging import dicomweb
+from medportal.imaging import dicomweb, export_views
 from medportal.imaging import views as imaging_views
 from medportal.reporting import api as reporting_api
 from medportal.reporting import dicomweb_store
@@ -13,11 +14,19 @@ urlpatterns = [
     path("", reporting_views.worklist, name="worklist"),
     path("login/", auth_views.LoginView.as_view(template_name="accounts/login.html"), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("login/code/", accounts_views.login_second_step, name="login-second-factor"),
+    path("account/two-factor/", accounts_views.totp_enrol, name="totp-enrol"),
     path("studies/upload/", reporting_views.upload, name="upload"),
     path("studies/sample/", reporting_views.sample_load, name="sample-load"),
     path("studies/<int:study_id>/", reporting_views.study_detail, name="study-detail"),
     path("studies/<int:study_id>/indication/", reporting_views.study_indication, name="study-indication"),
+    path(
+        "studies/<int:study_id>/export/deidentified.zip",
+        export_views.study_export_deidentified,
+        name="study-export-deidentified",
+    ),
     path("instances/<int:instance_id>/image.png", imaging_views.instance_image, name="instance-image"),
+    path("instances/<int:instance_id>/header/", imaging_views.instance_header_view, name="instance-header"),
     path("reports/<int:report_id>/panel/", reporting_views.report_panel, name="report-panel"),
     path("reports/<int:report_id>/draft/", reporting_views.report_draft, name="report-draft"),
     path("reports/<int:report_id>/save/", reporting_views.report_save, name="report-save"),
@@ -27,6 +36,7 @@ urlpatterns = [
     path("reports/<int:report_id>/assign/", reporting_views.report_assign, name="report-assign"),
     path("worklist/next/", reporting_views.worklist_next, name="worklist-next"),
     path("audit/", audit_views.audit_list, name="audit-list"),
+    path("audit/export.csv", audit_views.audit_export_csv, name="audit-export-csv"),
     # Automation API (token authentication).
     path("api/studies/", reporting_api.studies_create, name="api-studies"),
     path("api/studies/<int:study_id>/", reporting_api.study_read, name="api-study"),

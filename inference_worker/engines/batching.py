@@ -16,8 +16,11 @@ are still preparing (``expecting()``); a starting batch waits for announced requ
 most ``gather_s``. A lone request never waits.
 
 Left padding leaves greedy text unchanged: ``generate`` derives each row's positions from
-its attention mask, and padded slots are masked out (tests/inference_worker/test_batching.py
-checks row by row against the unbatched engine).
+its attention mask (cumsum), and padded slots are masked out of attention; Gemma 3's
+token_type_ids (image tokens) are padded with 0, "text". tests/inference_worker/
+test_batching.py checks, row by row, the pieces against the unbatched engine's (float32
+on CPU: identical). On a GPU in bf16, kernels chosen by batch shape can round differently
+and flip a near-tie, so each draft records the batch size it ran in.
 """
 
 from __future__ import annotations
@@ -251,6 +254,8 @@ class BatchingEngine:
 
     def _loop(self) -> None:
         while (batch := self._next_batch()) is not None:
+            if not batch:  # every waiting request was abandoned
+                continue
             try:
                 self._run(batch)
             except BaseException as exc:  # never leave a caller waiting on a row

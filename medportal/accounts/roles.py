@@ -37,3 +37,5 @@ CAN_REQUEST_DRAFT = (Role.RADIOLOGIST, Role.TECHNOLOGIST, Role.ADMIN)
 CAN_EDIT_REPORTS = (Role.RADIOLOGIST,)
 CAN_SIGN_REPORTS = (Role.RADIOLOGIST,)
 CAN_READ_AUDIT = (Role.AUDITOR, Role.ADMIN)
+# De-identified export: the images leave MedPortal, so not every role that views them may.
+CAN_EXPORT = (Role.RADIOLOGIST, Role.ADMIN)

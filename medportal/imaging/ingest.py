@@ -14,6 +14,12 @@ from pydicom.uid import generate_uid
 
 from medportal.audit.models import Action, EventType, Outcome
 from medportal.audit.services import audit_record
+from medportal.imaging.deidentify import (
+    DeidentificationRefused,
+    DeidOptions,
+    deidentification_key,
+    instance_deidentify,
+)
 from medportal.imaging.models import Instance, Patient, Priority, Series, Study
 from medportal.imaging.pixels import frame_of
 from medportal.imaging.storage import blob_put
@@ -255,6 +261,19 @@ def parse_file(incoming: IncomingFile, *, image_modality: str = "DX") -> _Parsed
     raise IngestError("not a DICOM Part-10 file, PNG or JPEG")
 
 
+def _deidentified(parsed: _Parsed) -> _Parsed:
+    """A DICOM instance de-identified before it is stored (MEDPORTAL_DEIDENTIFY_ON_INGEST_SOURCES):
+    its rows are read again from the de-identified header (which validates it once more), and the
+    uploaded file name, which may name the patient, is not kept."""
+    try:
+        data = instance_deidentify(
+            data=parsed.stored_bytes, key=deidentification_key(), options=DeidOptions()
+        )
+    except DeidentificationRefused as exc:
+        raise IngestError(f"cannot be de-identified: {exc}") from None
+    return _parse_dicom(IncomingFile(name="", data=data))
+
+
 def _store(
     parsed: _Parsed,
     *,
@@ -323,9 +342,13 @@ def study_ingest(
     if len(files) > settings.MAX_UPLOAD_FILES:
         raise IngestError(f"{len(files)} files were sent; the limit is {settings.MAX_UPLOAD_FILES}")
     parsed_files: list[_Parsed] = []
+    deidentify = source in settings.MEDPORTAL_DEIDENTIFY_ON_INGEST_SOURCES
     for incoming in files:
         try:
-            parsed_files.append(parse_file(incoming, image_modality=image_modality))
+            parsed = parse_file(incoming, image_modality=image_modality)
+            if deidentify and parsed.content_type == Instance.DICOM:
+                parsed = _deidentified(parsed)
+            parsed_files.append(parsed)
         except IngestError as exc:
             result.rejected.append(Rejection(incoming.name, str(exc)))
             audit_record(

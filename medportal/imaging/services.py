@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import io
 
+import numpy as np
 import pydicom
 from PIL import Image
 
 from medportal.audit.models import Action, EventType
 from medportal.audit.services import audit_record
 from medportal.imaging.models import Instance, Study
-from medportal.imaging.pixels import display_array, png_bytes
+from medportal.imaging.pixels import display_array, fit_within, png_bytes
 from medportal.imaging.storage import blob_read
 
 
@@ -32,12 +33,24 @@ def study_set_indication(*, study: Study, indication: str, user, request=None) -
     return study
 
 
-def instance_render_png(*, instance: Instance, frame: int = 0) -> bytes:
-    """The instance as a viewer shows it by default, as PNG."""
+def instance_render_png(
+    *,
+    instance: Instance,
+    frame: int = 0,
+    center: float | None = None,
+    width: float | None = None,
+    size: int | None = None,
+) -> bytes:
+    """The instance as a viewer shows it, as PNG: by default with the header's window, else
+    with the given one (greyscale DICOM only); shrunk to fit ``size`` (a thumbnail)."""
     data = blob_read(instance.sha256)
     if instance.content_type != Instance.DICOM:
         with Image.open(io.BytesIO(data)) as image:
-            out = io.BytesIO()
-            image.convert("RGB" if image.mode not in {"L", "RGB"} else image.mode).save(out, format="PNG")
-            return out.getvalue()
-    return png_bytes(display_array(pydicom.dcmread(io.BytesIO(data)), frame))
+            converted = image.convert("RGB" if image.mode not in {"L", "RGB"} else image.mode)
+            if size is None:
+                out = io.BytesIO()
+                converted.save(out, format="PNG")
+                return out.getvalue()
+            return png_bytes(fit_within(np.asarray(converted), size))
+    array = display_array(pydicom.dcmread(io.BytesIO(data)), frame, center=center, width=width)
+    return png_bytes(array if size is None else fit_within(array, size))

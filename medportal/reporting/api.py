@@ -172,7 +172,7 @@ def report_draft(request: HttpRequest, report_id: int) -> JsonResponse:
 
 @api_endpoint(methods=("POST",), roles=CAN_SIGN_REPORTS)
 def report_sign(request: HttpRequest, report_id: int) -> JsonResponse:
-    """POST {password, version?}: sign after re-authenticating."""
+    """POST {password, otp?, version?}: sign after re-authenticating (otp: the TOTP code, when enrolled)."""
     report = _report(report_id)
     body = api_json_body(request)
     if not isinstance(body.get("password"), str):
@@ -187,6 +187,7 @@ def report_sign(request: HttpRequest, report_id: int) -> JsonResponse:
             report=report,
             user=request.user,
             password=body["password"],
+            otp_code=str(body.get("otp") or ""),
             expected_version=version,
             request=request,
         )

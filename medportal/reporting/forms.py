@@ -108,6 +108,12 @@ class SignForm(forms.Form):
         label="Your password (to confirm it is you)",
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
     )
+    otp_code = forms.CharField(
+        label="Code from your authenticator app",
+        required=False,
+        max_length=8,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
+    )
     version = forms.IntegerField(widget=forms.HiddenInput)
 
 

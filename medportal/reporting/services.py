@@ -11,6 +11,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from medportal.accounts.roles import Role, has_role
+from medportal.accounts.second_factor import totp_device, totp_verify
 from medportal.audit.models import Action, EventType, Outcome
 from medportal.audit.services import audit_record
 from medportal.celery import DRAFT_TASK
@@ -300,9 +301,16 @@ def report_save(
 
 
 def report_sign(
-    *, report: Report, user, password: str, expected_version: int | None = None, request=None
+    *,
+    report: Report,
+    user,
+    password: str,
+    otp_code: str = "",
+    expected_version: int | None = None,
+    request=None,
 ) -> Report:
-    """Sign after re-authentication. Exactly one of two concurrent signers succeeds."""
+    """Sign after re-authentication: the password, and a TOTP code when the user has enrolled one.
+    Exactly one of two concurrent signers succeeds."""
     if not user.is_active or not user.check_password(password):
         _audit_report(
             report,
@@ -313,6 +321,12 @@ def report_sign(
             outcome=Outcome.MINOR_FAILURE,
         )
         raise ReauthenticationFailed("The password is not correct; the report was not signed.")
+    if totp_device(user) is not None and not totp_verify(
+        user=user, code=otp_code, request=request, purpose="sign-off"
+    ):
+        raise ReauthenticationFailed(
+            "The code from your authenticator app is missing or wrong; the report was not signed."
+        )
     with transaction.atomic():
         current = Report.objects.select_for_update().select_related("study__patient").get(pk=report.pk)
         if current.status == ReportStatus.SIGNED:

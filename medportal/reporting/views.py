@@ -19,12 +19,14 @@ from medportal.accounts.roles import (
     Role,
     has_role,
 )
+from medportal.accounts.second_factor import totp_device
 from medportal.audit.models import Action, EventType, Outcome
 from medportal.audit.services import audit_record
 from medportal.imaging.ingest import IncomingFile, IngestError
-from medportal.imaging.models import Instance, Study
+from medportal.imaging.models import Study
 from medportal.imaging.samples import sample_files
 from medportal.imaging.services import study_set_indication
+from medportal.imaging.viewer import study_viewer, viewer_request
 from medportal.reporting import services
 from medportal.reporting.forms import (
     AssignForm,
@@ -236,6 +238,7 @@ def _report_context(request: HttpRequest, report: Report, **extra) -> dict:
         ),
         "sign_form": extra.pop("sign_form", None) or SignForm(initial={"version": report.version}),
         "stream_url": report_stream_path(report.pk),
+        "needs_sign_code": totp_device(request.user) is not None,
         **extra,
     }
 
@@ -244,7 +247,7 @@ def _report_context(request: HttpRequest, report: Report, **extra) -> dict:
 def study_detail(request: HttpRequest, study_id: int) -> HttpResponse:
     study = get_object_or_404(Study.objects.select_related("patient"), pk=study_id)
     report = services.report_for_study(study=study)
-    instances = Instance.objects.filter(series__study=study).select_related("series")
+    viewer = study_viewer(study=study, **viewer_request(request.GET))
     audit_record(
         event_type=EventType.PATIENT_RECORD,
         action=Action.READ,
@@ -259,7 +262,7 @@ def study_detail(request: HttpRequest, study_id: int) -> HttpResponse:
     context = _report_context(
         request,
         report,
-        instances=instances,
+        viewer=viewer,
         indication_form=IndicationForm(initial={"indication": study.indication}),
     )
     return render(request, "reporting/study_detail.html", context)
@@ -387,6 +390,7 @@ def report_sign(request: HttpRequest, report_id: int) -> HttpResponse:
             report=report,
             user=request.user,
             password=form.cleaned_data["password"],
+            otp_code=form.cleaned_data["otp_code"],
             expected_version=form.cleaned_data["version"],
             request=request,
         )

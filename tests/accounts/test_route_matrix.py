@@ -31,12 +31,16 @@ EVERYONE = set(PERSONAS)
 RULES: dict[str, tuple[str, set, str]] = {
     "login": ("GET", EVERYONE, "public"),
     "logout": ("POST", EVERYONE, "public"),
+    "login-second-factor": ("GET", EVERYONE - {ANONYMOUS}, "page"),
+    "totp-enrol": ("GET", EVERYONE - {ANONYMOUS}, "page"),
     "worklist": ("GET", VIEW, "page"),
     "upload": ("GET", UPLOAD, "page"),
     "sample-load": ("POST", UPLOAD, "page"),
     "study-detail": ("GET", VIEW, "page"),
     "study-indication": ("POST", DRAFT, "page"),
+    "study-export-deidentified": ("GET", {Role.RADIOLOGIST, Role.ADMIN}, "page"),
     "instance-image": ("GET", VIEW, "page"),
+    "instance-header": ("GET", VIEW, "page"),
     "report-panel": ("GET", VIEW, "page"),
     "report-draft": ("POST", DRAFT, "page"),
     "report-save": ("POST", EDIT, "page"),
@@ -46,6 +50,7 @@ RULES: dict[str, tuple[str, set, str]] = {
     "report-assign": ("POST", {Role.ADMIN}, "page"),
     "worklist-next": ("POST", EDIT, "page"),
     "audit-list": ("GET", AUDIT, "page"),
+    "audit-export-csv": ("GET", AUDIT, "page"),
     "api-studies": ("POST", UPLOAD, "api"),
     "api-study": ("GET", VIEW, "api"),
     "api-report": ("GET", VIEW, "api"),
@@ -182,3 +187,29 @@ async def test_each_role_gets_the_expected_answer_on_websockets(name, settings):
         connected, _ = await communicator.connect()
         assert connected == (persona in WEBSOCKET_RULES[name]), (persona, name)
         await communicator.disconnect()
+
+
+# Routes that show no patient data and change none: nothing to audit.
+NO_PATIENT_DATA = {"login", "logout", "upload", "login-second-factor", "totp-enrol"}
+
+
+@pytest.mark.parametrize("name", sorted(set(RULES) - NO_PATIENT_DATA))
+def test_every_route_that_touches_patient_data_writes_an_audit_event(name, world, client, settings):
+    """A new route that forgets to audit fails here. (A request refused by form validation
+    before any data is read, a 400, is the one answer allowed to leave no event.)"""
+    from medportal.audit.models import AuditEvent
+
+    settings.MEDPORTAL_AUTO_DRAFT = False
+    users, kwargs = world
+    method, allowed, kind = RULES[name]
+    persona = next(p for p in PERSONAS if p in allowed and p not in (ANONYMOUS, OUTSIDER))
+    headers = token_header(users[persona]) if kind == "api" else {}
+    if kind != "api":
+        client.force_login(users[persona])
+    before = AuditEvent.objects.count()
+    response = client.generic(method, url_for(name, kwargs), **headers)
+    if response.status_code == 400:
+        return
+    assert AuditEvent.objects.count() > before, (
+        f"{method} {name} ({response.status_code}) wrote no audit event"
+    )

@@ -273,9 +273,12 @@ def test_the_study_page_shows_the_images_and_the_indication(tom, two_slice_study
     page = text_of(response)
     instances = Instance.objects.filter(series__study=study).order_by("instance_number")
     assert [i.original_name for i in instances] == ["slice1.dcm", "slice2.dcm"]
+    # The viewer: one thumbnail for the one series, and its first slice of two.
+    first = reverse("instance-image", args=[instances[0].pk])
     assert page.count("<img ") == 2
-    for number, instance in enumerate(instances, start=1):
-        assert f'<img src="{reverse("instance-image", args=[instance.pk])}" alt="CT image {number}"' in page
+    assert f'<img src="{first}?size=128" alt="Series 1 (CT), 2 images">' in page
+    assert re.search(rf'<img id="viewer-image" src="{first}"[^>]*alt="CT image 1 of 2"', page)
+    assert '<span id="slice-counter" aria-live="polite">1 / 2</span>' in page
     assert "Fall from a ladder; headache. &lt;b&gt;urgent&lt;/b&gt;" in page
     assert "<b>urgent</b>" not in page
     assert "CompressedSamples CT1" in page
@@ -287,7 +290,7 @@ def test_the_study_page_shows_the_images_and_the_indication(tom, two_slice_study
 
 def test_the_image_urls_on_the_study_page_serve_the_images(tom, two_slice_study):
     page = text_of(tom.get(reverse("study-detail", args=[two_slice_study.pk])))
-    urls = re.findall(r'<img src="([^"]+)"', page)
+    urls = re.findall(r'<img (?:id="[^"]+" )?src="([^"]+)"', page)
     assert len(urls) == 2
     for url in urls:
         response = tom.get(url)
