@@ -122,8 +122,9 @@ def _draft(
         study = report.study
         instance = representative_instance(study)
         modality = instance.series.modality or study.modality
-        image, preprocessing = model_image(instance, modality)
+        # The prompt first: a study MedGemma should not draft is refused before any image work.
         prompt = prompt_for(modality=modality, body_part=study.body_part, indication=study.indication)
+        image, preprocessing = model_image(instance, modality)
         generation = engine.stream(
             system=prompt.system,
             instruction=prompt.instruction,

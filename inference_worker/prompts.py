@@ -40,12 +40,30 @@ def prompt_safe(text: str) -> str:
     return _CONTROL_TOKENS.sub("", text)
 
 
+class UnsupportedStudy(Exception):
+    """A study MedGemma 4B should not draft; the message says what it does draft."""
+
+
+SUPPORTED = "chest X-rays (CR/DX), CT and MR"
+_CHEST = {"", "CHEST", "THORAX", "LUNG"}
+
+
 def prompt_for(*, modality: str, body_part: str = "", indication: str = "") -> Prompt:
-    name, template = _INSTRUCTIONS.get(
-        modality.upper(), ("generic-v1", "Describe this medical image ({modality}{body}).")
-    )
+    """The prompt for a study, or UnsupportedStudy rather than a report of the wrong kind."""
+    modality = (modality or "").upper()
+    if modality not in _INSTRUCTIONS:
+        raise UnsupportedStudy(
+            f"No AI draft: MedGemma drafts {SUPPORTED}; this study's modality is "
+            f"{modality or 'not given'}. Write the report by hand."
+        )
+    if modality in {"CR", "DX"} and body_part.upper() not in _CHEST:
+        raise UnsupportedStudy(
+            f"No AI draft: of radiographs, MedGemma drafts only the chest; this one is of the "
+            f"{body_part.lower()}. Write the report by hand."
+        )
+    name, template = _INSTRUCTIONS[modality]
     body = f" of the {body_part.lower()}" if body_part else ""
-    instruction = template.format(body=body, modality=modality or "unknown modality")
+    instruction = template.format(body=body)
     if indication.strip():
         instruction += f"\nClinical indication: {prompt_safe(indication).strip()}"
     return Prompt(name=name, system=SYSTEM_PROMPT, instruction=f"{instruction}\n{_SECTIONS}")

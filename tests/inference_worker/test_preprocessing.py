@@ -81,3 +81,25 @@ def test_control_tokens_in_an_indication_cannot_reach_the_prompt():
     assert "<end_of_turn>" not in prompt.instruction and "<start_of_image>" not in prompt.instruction
     assert "<start_of_turn>" not in prompt.instruction
     assert "Cough." in prompt.instruction
+
+
+@pytest.mark.parametrize(
+    ("modality", "body_part", "says"),
+    [
+        ("US", "", "modality is US"),
+        ("MG", "BREAST", "modality is MG"),
+        ("", "", "not given"),
+        ("DX", "HAND", "radiographs, MedGemma drafts only the chest"),
+    ],
+)
+def test_what_medgemma_does_not_handle_is_refused_with_the_reason(modality, body_part, says):
+    from inference_worker.prompts import UnsupportedStudy
+
+    with pytest.raises(UnsupportedStudy, match=says) as refused:
+        prompt_for(modality=modality, body_part=body_part)
+    assert "chest X-rays (CR/DX), CT and MR" in str(refused.value) or "chest" in str(refused.value)
+
+
+def test_a_ct_never_gets_the_chest_x_ray_prompt():
+    assert "chest X-ray" not in prompt_for(modality="CT", body_part="CHEST").instruction
+    assert prompt_for(modality="CT", body_part="CHEST").name == "ct-slice-v1"
