@@ -253,5 +253,6 @@ def instance_render(
     _audit_access(request, [found], "rendered image viewed", frame=frame)
     response = HttpResponse(instance_rendered(found, media=media, frame=frame - 1), content_type=media)
     # Patient images stay out of shared caches.
-    response["Cache-Control"] = "private, max-age=3600"
+    # Revalidate every time (a cheap 304 by ETag), so that every look at an image is audited.
+    response["Cache-Control"] = "private, no-cache"
     return response

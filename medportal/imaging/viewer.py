@@ -22,6 +22,7 @@ from medportal.imaging.storage import blob_read
 WINDOW_CENTER_LIMIT = 100_000.0
 WINDOW_WIDTH_LIMIT = 200_000.0
 THUMBNAIL_SIZES = range(32, 513)  # ?size=, in pixels, the longer side
+THUMBNAIL_SIZE = 128  # the series strip's
 
 # Presets by modality: (name, centre, width). Every modality also has "default", the
 # header's own window (no parameters at all), and "reset".
@@ -140,9 +141,6 @@ class SeriesView:
         return image_url(pk, frame, size=THUMBNAIL_SIZE)
 
 
-THUMBNAIL_SIZE = 128
-
-
 def image_url(
     instance_id: int, frame: int = 0, *, window: Window | None = None, size: int | None = None
 ) -> str:
@@ -231,8 +229,11 @@ def _header_window(instance: Instance) -> Window | None:
     if center is not None and width is not None:
         center = center[0] if isinstance(center, pydicom.multival.MultiValue) else center
         width = width[0] if isinstance(width, pydicom.multival.MultiValue) else width
-        if float(width) >= 1:
-            return Window(round(float(center), 2), round(float(width), 2))
+        try:
+            if float(width) >= 1:
+                return Window(round(float(center), 2), round(float(width), 2))
+        except (TypeError, ValueError):
+            pass  # a malformed header window: start from the pixels' range instead
     values = np.asarray(apply_modality_lut(decoded_frame(ds, 0), ds), dtype=np.float64)
     low, high = float(values.min()), float(values.max())
     return Window(round((low + high) / 2 + 0.5, 2), round(max(high - low + 1, 1), 2))

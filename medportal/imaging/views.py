@@ -72,7 +72,8 @@ def instance_image(request: HttpRequest, instance_id: int) -> HttpResponse:
         response = HttpResponse(png, content_type="image/png")
     response["ETag"] = etag
     # Patient images stay out of shared caches.
-    response["Cache-Control"] = "private, max-age=3600"
+    # Revalidate every time (a cheap 304 by ETag), so that every look at an image is audited.
+    response["Cache-Control"] = "private, no-cache"
     return response
 
 
