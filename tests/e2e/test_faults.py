@@ -95,3 +95,30 @@ def test_a_draft_whose_worker_dies_every_time_fails_after_a_few_tries(stack, rad
     assert not ReportVersion.objects.filter(report=failed).exists()
     # The retry button works once the worker is healthy again.
     assert api.post(f"/api/reports/{report['id']}/draft/").status_code == 202
+
+
+@pytest.mark.stack_env(MEDPORTAL_MAX_NEW_TOKENS=1500, MEDPORTAL_VISIBILITY_TIMEOUT=8)
+def test_with_the_threads_pool_a_killed_worker_s_draft_returns_after_the_visibility_timeout(
+    stack, radiologist
+):
+    """The production pool: the whole worker process dies (kill -9), so nothing requeues the
+    draft at once; Redis hands it to the next worker once the visibility timeout has passed."""
+    stack.processes["worker"].kill()
+    stack.processes["worker"].wait()
+    stack.start_worker(pool="threads", concurrency=2)
+    api = stack.http(token_header(radiologist)["HTTP_AUTHORIZATION"].split()[1])
+    report = upload(api)
+    assert api.post(f"/api/reports/{report['id']}/draft/").status_code == 202
+    wait_for(lambda: drafting_with_text(report["id"], 1), what="the draft to be under way")
+    os.kill(stack.processes["worker"].pid, signal.SIGKILL)
+    stack.processes["worker"].wait()
+    killed_at = time.monotonic()
+    stack.start_worker(pool="threads", concurrency=2)
+    drafted = wait_for(
+        lambda: Report.objects.filter(pk=report["id"], status=ReportStatus.DRAFTED).first(),
+        timeout=120,
+        what="the redelivered draft",
+    )
+    assert time.monotonic() - killed_at >= 8 - 1  # not before the visibility timeout
+    assert (drafted.attempt, drafted.draft_claim) == (1, 2)
+    assert ReportVersion.objects.filter(report=drafted, source=ReportVersion.AI).count() == 1
