@@ -140,7 +140,12 @@ def _parse_dicom(incoming: IncomingFile) -> _Parsed:
         raise IngestError(f"DICOM file lacks {', '.join(missing)}")
     if "PixelData" not in ds:
         raise IngestError("DICOM file has no image (no Pixel Data)")
-    _check_image_size(ds)
+    try:
+        _check_image_size(ds)
+    except IngestError:
+        raise
+    except Exception as exc:  # a corrupt transfer syntax or pixel element fails when read
+        raise IngestError(f"unreadable DICOM image attributes: {exc}") from None
     try:
         # Decoding proves the pixels are whole: pydicom reads some truncated files without complaint.
         frame_of(ds, 0)
@@ -150,6 +155,13 @@ def _parse_dicom(incoming: IncomingFile) -> _Parsed:
         raise IngestError(f"DICOM image cannot be decoded: {exc}") from None
     # The preamble is never trusted (PE/ELF polyglots): store it zeroed.
     stored = bytes(128) + incoming.data[128:]
+    try:
+        return _dicom_parsed(incoming, ds, stored)
+    except Exception as exc:  # pydicom converts values lazily: a corrupt element fails only here
+        raise IngestError(f"unreadable DICOM header: {exc}") from None
+
+
+def _dicom_parsed(incoming: IncomingFile, ds, stored: bytes) -> _Parsed:
     return _Parsed(
         name=incoming.name,
         stored_bytes=stored,
