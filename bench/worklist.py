@@ -9,7 +9,7 @@
 3. Prints EXPLAIN ANALYZE of each variant's page query (the indexes it uses), then
    p50/p95 per variant; the last line holds worklist_p95_ms, the worst p95.
 
-Usage: DATABASE_URL=postgres://user@host:5432/any .venv/bin/python bench/worklist.py [--requests 50]
+Usage: DATABASE_URL=postgres://user@host:5432/any .venv/bin/python bench/worklist.py [--requests 100]
 """
 
 from __future__ import annotations
@@ -318,7 +318,9 @@ def variants(rng: random.Random) -> dict[str, list[dict]]:
 
 def explain(user, params: dict) -> str:
     from django.db import transaction
+    from django.db.models import Q
 
+    from medportal.imaging.models import Patient
     from medportal.reporting.forms import WorklistFilterForm
     from medportal.reporting.selectors import WORKLIST_PAGE_SIZE, _cached_data_costs, worklist_query
 
@@ -328,7 +330,11 @@ def explain(user, params: dict) -> str:
     query = worklist_query(user=user, params=wp)[offset : offset + WORKLIST_PAGE_SIZE + 1]
     with transaction.atomic():
         _cached_data_costs()  # as worklist_page runs it
-        return query.explain(analyze=True, buffers=False)
+        plan = query.explain(analyze=True, buffers=False)
+    if wp.q:  # the search first finds the patients (MRN: unique index, name: trigram index)
+        patients = Patient.objects.filter(Q(patient_id=wp.q) | Q(name__icontains=wp.q)).values_list("id")
+        plan = f"-- patients:\n{patients.explain(analyze=True)}\n-- studies:\n{plan}"
+    return plan
 
 
 def main() -> None:
@@ -336,7 +342,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--studies", type=int, default=100_000)
-    parser.add_argument("--requests", type=int, default=50, help="timed requests per variant")
+    parser.add_argument("--requests", type=int, default=100, help="timed requests per variant")
     parser.add_argument("--reseed", action="store_true", help="drop medportal_bench and seed it again")
     parser.add_argument("--no-explain", action="store_true")
     args = parser.parse_args()
@@ -358,6 +364,7 @@ def main() -> None:
     django.setup()
     from django.contrib.auth.models import User
     from django.core.management import call_command
+    from django.db import connection
     from django.test import Client
     from django.urls import reverse
 
@@ -397,7 +404,15 @@ def main() -> None:
     load = max(load_before, os.getloadavg()[0])
 
     print(f"\nworklist over {Study.objects.count():,} studies, {args.requests} requests per variant (ms)")
-    print(f"machine: {os.cpu_count()} CPUs, load average {load:.1f} (a busy machine inflates these)")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT current_setting('shared_buffers'), pg_size_pretty(pg_database_size(%s))", [BENCH_DB]
+        )
+        shared_buffers, db_size = cursor.fetchone()
+    print(
+        f"machine: {os.cpu_count()} CPUs, load average {load:.1f} (a busy machine inflates these); "
+        f"PostgreSQL shared_buffers {shared_buffers}, database {db_size}"
+    )
     print(f"{'variant':<26} {'p50':>8} {'p95':>8} {'mean':>8}")
     for name, timings in results.items():
         p50, p95 = percentile(timings, 0.5), percentile(timings, 0.95)

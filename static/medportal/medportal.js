@@ -110,6 +110,14 @@ function followWorklist() {
     refreshTimer = setTimeout(() => { refreshTimer = null; htmx.trigger(document.body, "worklist-changed"); }, 300);
   }
 
+  // Refreshes the page makes by itself do not count as the user being active (the
+  // idle timeout); sorting, paging and claiming in the list do. Hence not hx-headers
+  // on #worklist, which every link and form inside it would inherit.
+  document.body.addEventListener("htmx:configRequest", (event) => {
+    const trigger = event.detail.triggeringEvent;
+    if (trigger && trigger.type === "worklist-changed") event.detail.headers["X-MedPortal-Background"] = "1";
+  });
+
   function connect() {
     const scheme = location.protocol === "https:" ? "wss://" : "ws://";
     const socket = new WebSocket(scheme + location.host + url);

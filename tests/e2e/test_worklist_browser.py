@@ -41,6 +41,11 @@ def test_the_worklist_updates_live_filters_sorts_and_claims(
     expect(page.locator("#worklist")).to_contain_text("No studies yet")
     page.wait_for_function("() => window.medportalWorklistLive === true", timeout=10_000)
     page.evaluate("window.notReloaded = true")
+    requests = []  # (method, url, background?) of what the page asks the server
+    page.on(
+        "request",
+        lambda r: requests.append((r.method, r.url, "x-medportal-background" in r.headers)),
+    )
 
     study = upload_by_api(stack, technologist, "stat")
 
@@ -48,6 +53,8 @@ def test_the_worklist_updates_live_filters_sorts_and_claims(
     expect(row).to_be_visible(timeout=10_000)
     expect(row).to_contain_text("STAT")
     assert page.evaluate("window.notReloaded") is True  # it came over the websocket, not a reload
+    # That refresh was the page's own doing: it does not count as the user being active.
+    assert ("GET", f"{stack.base_url}/", True) in requests
     page.screenshot(path=ARTIFACTS / "worklist-1-live.png")
 
     page.select_option("#id_priority", "routine")
@@ -64,6 +71,8 @@ def test_the_worklist_updates_live_filters_sorts_and_claims(
     expect(page.locator("#worklist-notice")).to_contain_text("You claimed")
     expect(row).to_contain_text("rita")
     expect(row.get_by_role("button", name="Release")).to_be_visible()
+    claim_url = f"{stack.base_url}/reports/{study['report']['id']}/claim/"
+    assert ("POST", claim_url, False) in requests  # the user's own click counts
     assert Report.objects.get(study_id=study["id"]).assigned_to == radiologist
     page.screenshot(path=ARTIFACTS / "worklist-2-claimed.png")
 
