@@ -295,6 +295,11 @@ def _store(
     result: IngestResult,
     new_studies: dict,
 ) -> None:
+    owner = Series.objects.filter(series_uid=parsed.series["series_uid"]).values_list(
+        "study__study_uid", flat=True
+    )
+    if owner and owner[0] != parsed.study["study_uid"]:
+        raise IngestError("its Series Instance UID already belongs to another study (conflicting UIDs)")
     if Instance.objects.filter(sop_instance_uid=parsed.instance["sop_instance_uid"]).exists():
         result.duplicates += 1
         study = Study.objects.get(series__instances__sop_instance_uid=parsed.instance["sop_instance_uid"])
@@ -355,6 +360,20 @@ def study_ingest(
         raise IngestError(f"{len(files)} files were sent; the limit is {settings.MAX_UPLOAD_FILES}")
     parsed_files: list[_Parsed] = []
     deidentify = source in settings.MEDPORTAL_DEIDENTIFY_ON_INGEST_SOURCES
+
+    def refuse(name: str, exc: IngestError) -> None:
+        result.rejected.append(Rejection(name, str(exc)))
+        audit_record(
+            event_type=EventType.IMPORT,
+            action=Action.CREATE,
+            outcome=Outcome.MINOR_FAILURE,
+            description="File refused",
+            request=request,
+            user=uploader,
+            object_type="file",
+            detail={"name": name[:255], "reason": str(exc), "source": source},
+        )
+
     for incoming in files:
         try:
             parsed = parse_file(incoming, image_modality=image_modality)
@@ -362,28 +381,21 @@ def study_ingest(
                 parsed = _deidentified(parsed)
             parsed_files.append(parsed)
         except IngestError as exc:
-            result.rejected.append(Rejection(incoming.name, str(exc)))
-            audit_record(
-                event_type=EventType.IMPORT,
-                action=Action.CREATE,
-                outcome=Outcome.MINOR_FAILURE,
-                description="File refused",
-                request=request,
-                user=uploader,
-                object_type="file",
-                detail={"name": incoming.name[:255], "reason": str(exc), "source": source},
-            )
+            refuse(incoming.name, exc)
     touched: dict[int, tuple[Study, bool]] = {}
     with transaction.atomic():
         for parsed in parsed_files:
-            _store(
-                parsed,
-                uploader=uploader,
-                indication=indication.strip(),
-                priority=priority,
-                result=result,
-                new_studies=touched,
-            )
+            try:
+                _store(
+                    parsed,
+                    uploader=uploader,
+                    indication=indication.strip(),
+                    priority=priority,
+                    result=result,
+                    new_studies=touched,
+                )
+            except IngestError as exc:  # raised before any row of this file is written
+                refuse(parsed.name, exc)
     result.studies = [study for study, _ in touched.values()]
     for study in result.studies:
         audit_record(

@@ -395,3 +395,32 @@ def test_too_many_files_at_once_is_an_error(settings, technologist, image_store)
     with pytest.raises(IngestError, match="3 files were sent; the limit is 2"):
         study_ingest(files=files, uploader=technologist)
     assert_nothing_stored(image_store)
+
+
+@pytest.mark.django_db
+def test_a_series_uid_already_in_another_study_is_refused_and_leaves_no_empty_study(
+    technologist, settings, tmp_path
+):
+    import io as _io
+
+    import pydicom as _pydicom
+    from pydicom.uid import generate_uid as _uid
+
+    from medportal.imaging.ingest import IncomingFile, study_ingest
+    from medportal.imaging.models import Study
+
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "images": {**settings.STORAGES["images"], "OPTIONS": {"location": tmp_path}},
+    }
+    study_ingest(files=[IncomingFile("ct.dcm", dicom_bytes("CT_small.dcm"))], uploader=technologist)
+    ds = _pydicom.dcmread(_io.BytesIO(dicom_bytes("CT_small.dcm")))
+    ds.StudyInstanceUID = _uid()  # another study, claiming the first study's series
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = _uid()
+    out = _io.BytesIO()
+    ds.save_as(out, enforce_file_format=True)
+    result, _ = study_ingest(files=[IncomingFile("conflict.dcm", out.getvalue())], uploader=technologist)
+    assert [r.reason for r in result.rejected] == [
+        "its Series Instance UID already belongs to another study (conflicting UIDs)"
+    ]
+    assert Study.objects.count() == 1 and not Study.objects.filter(series__isnull=True).exists()
