@@ -64,9 +64,10 @@ def _identify(data: bytes) -> list[str]:
     """The UIDs of ``_UIDS``, for the response and the target check; blanks when unreadable."""
     try:
         ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True, specific_tags=_UIDS)
+        # Values convert lazily: a corrupt element fails here, not at dcmread.
+        return [str(ds.get(keyword, "") or "") for keyword in _UIDS]
     except Exception:  # ingest says why the file is unreadable
         return [""] * len(_UIDS)
-    return [str(ds.get(keyword, "") or "") for keyword in _UIDS]
 
 
 def _received(part: Part, index: int, *, target_study: str | None) -> _Received:
