@@ -32,7 +32,13 @@ import logging
 import threading
 
 from celery import shared_task
-from celery.signals import worker_init, worker_process_init, worker_process_shutdown, worker_shutdown
+from celery.signals import (
+    worker_init,
+    worker_process_init,
+    worker_process_shutdown,
+    worker_ready,
+    worker_shutdown,
+)
 
 from medportal.celery import DRAFT_TASK
 
@@ -84,6 +90,24 @@ def _load_model_at_start(sender=None, **kwargs) -> None:
 @worker_process_init.connect
 def _load_model_in_child(**kwargs) -> None:
     _load_model()
+
+
+@worker_ready.connect
+def _audit_start(sender=None, **kwargs) -> None:
+    from medportal.audit.services import audit_application
+
+    audit_application(
+        description="Inference worker started", detail={"hostname": getattr(sender, "hostname", "")}
+    )
+
+
+@worker_shutdown.connect
+def _audit_stop(sender=None, **kwargs) -> None:
+    from medportal.audit.services import audit_application
+
+    audit_application(
+        description="Inference worker stopped", detail={"hostname": getattr(sender, "hostname", "")}
+    )
 
 
 @worker_shutdown.connect  # after the pool has stopped: running drafts are finished

@@ -107,3 +107,17 @@ def audit_record(
         event.hash = chain_hash(event.previous_hash, event)
         event.save(force_insert=True)
     return event
+
+
+def audit_application(
+    *, description: str, outcome: Outcome = Outcome.SUCCESS, detail: dict | None = None
+) -> None:
+    """Application activity (DCM 110100): a process of MedPortal started or stopped."""
+    audit_record(
+        event_type=EventType.APPLICATION_ACTIVITY,
+        action=Action.EXECUTE,
+        description=description,
+        outcome=outcome,
+        username="medportal",
+        detail=detail,
+    )

@@ -103,6 +103,8 @@ def test_a_study_goes_from_upload_to_signed_report(stack, radiologist):
     final_row = Report.objects.get(pk=report["id"])
     assert (final_row.status, final_row.findings) == (ReportStatus.SIGNED, "No acute abnormality.")
 
+    # The worker's start is on the record too (application activity, DCM 110100).
+    assert AuditEvent.objects.filter(event_type="110100", description="Inference worker started").exists()
     described = set(
         AuditEvent.objects.filter(study_uid=created.json()["studies"][0]["study_uid"]).values_list(
             "description", flat=True

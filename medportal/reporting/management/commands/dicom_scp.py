@@ -7,6 +7,7 @@ import threading
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from medportal.audit.services import audit_application
 from medportal.reporting.dimse import dimse_server_start
 
 
@@ -26,6 +27,9 @@ class Command(BaseCommand):
         logging.getLogger("pynetdicom").setLevel(logging.DEBUG if verbosity > 1 else logging.WARNING)
         server = dimse_server_start(host=host, port=port, ae_title=ae_title)
         self.stdout.write(f"DICOM C-STORE SCP {ae_title} listening on {host}:{server.server_address[1]}")
+        audit_application(
+            description="DICOM C-STORE SCP started", detail={"ae_title": ae_title, "port": port}
+        )
         self.stdout.flush()
         stopping = threading.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
@@ -33,3 +37,6 @@ class Command(BaseCommand):
         while not stopping.wait(1):
             pass
         server.shutdown()
+        audit_application(
+            description="DICOM C-STORE SCP stopped", detail={"ae_title": ae_title, "port": port}
+        )
