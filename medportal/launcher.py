@@ -58,6 +58,8 @@ def start_processes(env: dict, *, host: str, port: int, **popen) -> list[subproc
         sys.executable, "-m", "celery", "-A", "medportal", "worker", "--pool=threads",
         f"--concurrency={env.get('MEDPORTAL_BATCH_SIZE') or 4}",
         "-Q", env.get("MEDPORTAL_QUEUE", "medportal"), "--loglevel=INFO",
+        # No worker-to-worker chatter in the process that generates (it shares the GIL).
+        "--without-heartbeat", "--without-gossip", "--without-mingle",
     ]  # fmt: skip
     dimse = [sys.executable, str(ROOT / "manage.py"), "dicom_scp", "--host", host]
     return [subprocess.Popen(command, env=env, cwd=ROOT, **popen) for command in (web, worker, dimse)]
