@@ -15,8 +15,7 @@ from medportal.accounts.roles import (
     CAN_VIEW_STUDIES,
     has_role,
 )
-from medportal.audit.models import Action, EventType
-from medportal.audit.services import audit_record
+from medportal.audit.models import Action
 from medportal.imaging.ingest import IncomingFile, IngestError
 from medportal.imaging.models import Priority, Study
 from medportal.reporting import services
@@ -65,18 +64,7 @@ def study_json(request: HttpRequest, study: Study, report: Report) -> dict:
 
 
 def _audit_read(request: HttpRequest, report: Report) -> None:
-    study = report.study
-    audit_record(
-        event_type=EventType.PATIENT_RECORD,
-        action=Action.READ,
-        description="Report read (API)",
-        request=request,
-        patient_id=study.patient.patient_id,
-        study_uid=study.study_uid,
-        accession_number=study.accession_number,
-        object_type="report",
-        object_id=report.pk,
-    )
+    services.report_audit(report, "Report read (API)", action=Action.READ, request=request)
 
 
 def _report(report_id: int) -> Report:

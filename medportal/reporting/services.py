@@ -59,7 +59,7 @@ def split_sections(text: str) -> tuple[str, str]:
     return _FINDINGS.sub("", findings.strip(), count=1).strip(), impression.strip()
 
 
-def _audit_report(
+def report_audit(
     report: Report,
     description: str,
     *,
@@ -69,6 +69,7 @@ def _audit_report(
     outcome: Outcome = Outcome.SUCCESS,
     detail: dict | None = None,
 ) -> None:
+    """Record an access to (or a refused action on) a report, with its patient and study."""
     study = report.study
     audit_record(
         event_type=EventType.PATIENT_RECORD,
@@ -84,6 +85,10 @@ def _audit_report(
         object_id=report.pk,
         detail=detail,
     )
+
+
+def _audit_report(report: Report, description: str, **kwargs) -> None:
+    report_audit(report, description, **kwargs)
     # Every change to a report is audited here, so this is the one place to announce it
     # (open worklists refresh; see medportal.streaming.apps).
     report_changed.send(sender=Report, report_id=report.pk)

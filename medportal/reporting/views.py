@@ -270,18 +270,12 @@ def study_detail(request: HttpRequest, study_id: int) -> HttpResponse:
 
 def _audit_refusal(request: HttpRequest, report: Report, reason: str) -> None:
     """A refused action on a patient's report is itself part of the record."""
-    study = report.study
-    audit_record(
-        event_type=EventType.PATIENT_RECORD,
+    services.report_audit(
+        report,
+        f"Report action refused: {request.resolver_match.url_name}",
         action=Action.UPDATE,
-        description=f"Report action refused: {request.resolver_match.url_name}",
         outcome=Outcome.MINOR_FAILURE,
         request=request,
-        patient_id=study.patient.patient_id,
-        study_uid=study.study_uid,
-        accession_number=study.accession_number,
-        object_type="report",
-        object_id=report.pk,
         detail={"reason": reason[:300]},
     )
 
@@ -310,18 +304,7 @@ def _report_or_404(report_id: int) -> Report:
 def report_panel(request: HttpRequest, report_id: int) -> HttpResponse:
     """The report panel alone, for htmx to refresh when a draft ends."""
     report = _report_or_404(report_id)
-    study = report.study
-    audit_record(
-        event_type=EventType.PATIENT_RECORD,
-        action=Action.READ,
-        description="Report viewed",
-        request=request,
-        patient_id=study.patient.patient_id,
-        study_uid=study.study_uid,
-        accession_number=study.accession_number,
-        object_type="report",
-        object_id=report.pk,
-    )
+    services.report_audit(report, "Report viewed", action=Action.READ, request=request)
     return render(request, "reporting/study_detail.html#report-panel", _report_context(request, report))
 
 
