@@ -170,9 +170,7 @@ def _audit_access(request: HttpRequest, instances: list[Instance], resource: str
         action=Action.READ,
         description=f"DICOMweb {resource} (WADO-RS)",
         request=request,
-        patient_id=study.patient.patient_id,
-        study_uid=study.study_uid,
-        accession_number=study.accession_number,
+        **study.audit_identifiers(),
         object_type="instance" if single else "study",
         object_id=instances[0].pk if single else study.pk,
         detail={

@@ -57,6 +57,14 @@ class Study(models.Model):
     def __str__(self) -> str:
         return f"{self.modality} {self.description or self.study_uid}"
 
+    def audit_identifiers(self) -> dict[str, str]:
+        """The patient and study identifiers an audit event about this study carries."""
+        return {
+            "patient_id": self.patient.patient_id,
+            "study_uid": self.study_uid,
+            "accession_number": self.accession_number,
+        }
+
 
 class Series(models.Model):
     series_uid = models.CharField(max_length=64, unique=True)

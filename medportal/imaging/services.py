@@ -24,9 +24,7 @@ def study_set_indication(*, study: Study, indication: str, user, request=None) -
         description="Clinical indication edited",
         request=request,
         user=user,
-        patient_id=study.patient.patient_id,
-        study_uid=study.study_uid,
-        accession_number=study.accession_number,
+        **study.audit_identifiers(),
         object_type="study",
         object_id=study.pk,
     )

@@ -253,9 +253,7 @@ def study_detail(request: HttpRequest, study_id: int) -> HttpResponse:
         action=Action.READ,
         description="Study viewed",
         request=request,
-        patient_id=study.patient.patient_id,
-        study_uid=study.study_uid,
-        accession_number=study.accession_number,
+        **study.audit_identifiers(),
         object_type="study",
         object_id=study.pk,
     )
