@@ -80,5 +80,6 @@ def test_the_worklist_updates_live_filters_sorts_and_claims(
     expect(row.get_by_role("button", name="Claim")).to_be_visible()
     page.click("#next-study")
     expect(page.locator(".messages")).to_contain_text("You claimed")
-    assert page.url.endswith(f"/studies/{study['id']}/")
+    # The viewer may add its series/slice to the query string once it has loaded.
+    assert page.evaluate("location.pathname") == f"/studies/{study['id']}/"
     assert page.evaluate("window.notReloaded") is None  # a real navigation this time
