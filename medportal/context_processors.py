@@ -1,6 +1,7 @@
 from django.conf import settings
 
 from medportal.accounts.roles import (
+    CAN_CANCEL_REPORTS,
     CAN_EDIT_REPORTS,
     CAN_EXPORT,
     CAN_READ_AUDIT,
@@ -23,6 +24,7 @@ def medportal(request):
             "request_draft": has_role(user, *CAN_REQUEST_DRAFT),
             "edit": has_role(user, *CAN_EDIT_REPORTS),
             "sign": has_role(user, *CAN_SIGN_REPORTS),
+            "cancel": has_role(user, *CAN_CANCEL_REPORTS),
             "read_audit": has_role(user, *CAN_READ_AUDIT),
             "export": has_role(user, *CAN_EXPORT),
         },

@@ -36,6 +36,8 @@ CAN_VIEW_STUDIES = (Role.TECHNOLOGIST, Role.RADIOLOGIST, Role.ADMIN)
 CAN_REQUEST_DRAFT = (Role.RADIOLOGIST, Role.TECHNOLOGIST, Role.ADMIN)
 CAN_EDIT_REPORTS = (Role.RADIOLOGIST,)
 CAN_SIGN_REPORTS = (Role.RADIOLOGIST,)
+# Cancelling withdraws a study from reading (ordered in error, the order was cancelled).
+CAN_CANCEL_REPORTS = (Role.RADIOLOGIST, Role.ADMIN)
 CAN_READ_AUDIT = (Role.AUDITOR, Role.ADMIN)
 # De-identified export: the images leave MedPortal, so not every role that views them may.
 CAN_EXPORT = (Role.RADIOLOGIST, Role.ADMIN)

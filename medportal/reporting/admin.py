@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from medportal.reporting.models import Report, ReportStatus, ReportVersion
+from medportal.reporting.models import Report, ReportVersion
 
 
 @admin.register(Report)
@@ -24,7 +24,7 @@ class ReportAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         # Signed reports are immutable; corrections are addenda.
-        if obj is not None and obj.status == ReportStatus.SIGNED:
+        if obj is not None and obj.is_signed:
             return False
         return super().has_change_permission(request, obj)
 

@@ -117,6 +117,24 @@ class SignForm(forms.Form):
     version = forms.IntegerField(widget=forms.HiddenInput)
 
 
+class AddendumForm(SignForm):
+    text = forms.CharField(
+        label="Addendum",
+        max_length=20000,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        error_messages={"required": "Write the addendum's text."},
+    )
+    version = None
+
+
+class CancelForm(forms.Form):
+    reason = forms.CharField(
+        label="Why is this report cancelled?",
+        max_length=2000,
+        error_messages={"required": "Say why the report is cancelled."},
+    )
+
+
 # The common DICOM modalities; a filter on any other is refused as an unknown choice.
 WORKLIST_MODALITIES = ["CR", "DX", "CT", "MR", "US", "MG", "NM", "PT", "XA", "RF", "OT"]
 
@@ -133,7 +151,7 @@ class WorklistFilterForm(forms.Form):
     status = forms.ChoiceField(
         label="Status",
         required=False,
-        choices=[("", "Any status"), (OPEN, "Not signed"), *ReportStatus.choices],
+        choices=[("", "Any status"), (OPEN, "Open (not signed or cancelled)"), *ReportStatus.choices],
     )
     modality = forms.ChoiceField(
         label="Modality",

@@ -2,15 +2,9 @@ from django.conf import settings
 from django.db import models
 
 from medportal.imaging.models import Study
+from medportal.reporting.lifecycle import FINAL, OPEN, TRANSITIONS, ReportStatus
 
-
-class ReportStatus(models.TextChoices):
-    RECEIVED = "received", "Awaiting draft"
-    QUEUED = "queued", "Draft queued"
-    DRAFTING = "drafting", "Drafting"
-    DRAFTED = "drafted", "Drafted"
-    FAILED = "failed", "Draft failed"
-    SIGNED = "signed", "Signed"
+__all__ = ["Addendum", "Report", "ReportStatus", "ReportTemplate", "ReportVersion", "SignedReportError"]
 
 
 class SignedReportError(Exception):
@@ -31,10 +25,23 @@ class Report(models.Model):
     # Each time a worker claims the current attempt (a redelivery after a crash claims again).
     draft_claim = models.PositiveIntegerField(default=0)
     draft_text = models.TextField(blank=True)
+    # Technique and Comparison are used where the report's template has them.
+    technique = models.TextField(blank=True)
+    comparison = models.TextField(blank=True)
     findings = models.TextField(blank=True)
     impression = models.TextField(blank=True)
     version = models.PositiveIntegerField(default=0)
     failure_reason = models.TextField(blank=True)
+    cancel_reason = models.TextField(blank=True)
+    # The radiologist's extra instruction for the current draft ("regenerate, comparing with ...").
+    draft_instruction = models.TextField(blank=True)
+
+    # The template the draft was written with (its prompt instruction is part of ``prompt``),
+    # and its name at the time, kept even if the template is renamed later.
+    template = models.ForeignKey(
+        "ReportTemplate", null=True, blank=True, on_delete=models.PROTECT, related_name="reports"
+    )
+    template_name = models.CharField(max_length=200, blank=True)
 
     model_id = models.CharField(max_length=200, blank=True)
     model_revision = models.CharField(max_length=100, blank=True)
@@ -74,7 +81,7 @@ class Report(models.Model):
             models.Index(
                 fields=["study"],
                 name="report_open_unclaimed",
-                condition=models.Q(assigned_to__isnull=True) & ~models.Q(status="signed"),
+                condition=models.Q(assigned_to__isnull=True, status__in=sorted(OPEN)),
             ),
         ]
 
@@ -82,12 +89,12 @@ class Report(models.Model):
         return f"Report {self.pk} ({self.get_status_display()})"
 
     def save(self, *args, **kwargs):
-        if self.pk and Report.objects.filter(pk=self.pk, status=ReportStatus.SIGNED).exists():
+        if self.pk and Report.objects.filter(pk=self.pk, status__in=FINAL).exists():
             raise SignedReportError("a signed report cannot be changed")
         super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):
-        if Report.objects.filter(pk=self.pk, status=ReportStatus.SIGNED).exists():
+        if Report.objects.filter(pk=self.pk, status__in=FINAL).exists():
             raise SignedReportError("a signed report cannot be deleted")
         return super().delete(*args, **kwargs)
 
@@ -97,7 +104,21 @@ class Report(models.Model):
 
     @property
     def is_signed(self) -> bool:
-        return self.status == ReportStatus.SIGNED
+        """Signed, with or without addenda: the text is final."""
+        return self.status in FINAL
+
+    @property
+    def is_editable(self) -> bool:
+        return self.status in TRANSITIONS["edit"]
+
+    @property
+    def is_signable(self) -> bool:
+        return self.status in TRANSITIONS["sign"]
+
+    @property
+    def is_open(self) -> bool:
+        """Still waiting for a radiologist's signature (not signed, not cancelled)."""
+        return not self.is_signed and self.status != ReportStatus.CANCELLED
 
     @property
     def ai_draft_state(self) -> str:
@@ -132,6 +153,8 @@ class ReportVersion(models.Model):
     report = models.ForeignKey(Report, on_delete=models.PROTECT, related_name="versions")
     number = models.PositiveIntegerField()
     source = models.CharField(max_length=8, choices=[(AI, "AI draft"), (EDIT, "Edit")])
+    technique = models.TextField(blank=True)
+    comparison = models.TextField(blank=True)
     findings = models.TextField(blank=True)
     impression = models.TextField(blank=True)
     author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT)
@@ -143,3 +166,57 @@ class ReportVersion(models.Model):
 
     def __str__(self) -> str:
         return f"Report {self.report_id} v{self.number}"
+
+
+class Addendum(models.Model):
+    """A correction to a signed report, signed on its own. Never changed after it is written."""
+
+    report = models.ForeignKey(Report, on_delete=models.PROTECT, related_name="addenda")
+    number = models.PositiveIntegerField()
+    text = models.TextField()
+    signed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    signed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["report", "number"]
+        constraints = [models.UniqueConstraint(fields=["report", "number"], name="unique_report_addendum")]
+
+    def __str__(self) -> str:
+        return f"Addendum {self.number} to report {self.report_id}"
+
+
+class ReportTemplate(models.Model):
+    """A department's report template for a modality and body part: the normal text of each
+    section and the instruction added to the AI prompt. Managed by admins; imported from IHE
+    MRRT (RSNA RadReport) or written by hand. Blank modality or body part matches any."""
+
+    LOCAL = "local"
+    MRRT = "mrrt"
+
+    name = models.CharField(max_length=200)
+    modality = models.CharField(
+        max_length=16, blank=True, help_text="DICOM modality, e.g. CR, CT; blank: any"
+    )
+    body_part = models.CharField(
+        max_length=64, blank=True, help_text="DICOM Body Part Examined, e.g. CHEST; blank: any"
+    )
+    has_technique = models.BooleanField(default=False)
+    has_comparison = models.BooleanField(default=False)
+    technique = models.TextField(blank=True)
+    comparison = models.TextField(blank=True)
+    findings = models.TextField(blank=True, help_text="Normal findings")
+    impression = models.TextField(blank=True, help_text="Normal impression")
+    prompt_instruction = models.TextField(blank=True, help_text="Added to the AI draft's instruction")
+    source = models.CharField(max_length=8, choices=[(LOCAL, "Written here"), (MRRT, "IHE MRRT import")])
+    source_id = models.CharField(max_length=200, blank=True, help_text="The MRRT template's identifier")
+    active = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["modality", "body_part", "name"]
+
+    def __str__(self) -> str:
+        return self.name

@@ -11,7 +11,8 @@ from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from medportal.imaging.models import Patient, Priority, Study
-from medportal.reporting.models import Report, ReportStatus
+from medportal.reporting import lifecycle
+from medportal.reporting.models import Report
 
 
 def report_stream_path(report_id: int) -> str:
@@ -166,9 +167,7 @@ def worklist_query(*, user, params: WorklistParams) -> QuerySet[Study]:
     studies = Study.objects.select_related("patient", "report", "report__assigned_to")
     if params.status == OPEN:
         # An IN list, not "<> signed": the status index finds the few open reports.
-        studies = studies.filter(
-            report__status__in=[s for s in ReportStatus.values if s != ReportStatus.SIGNED]
-        )
+        studies = studies.filter(report__status__in=sorted(lifecycle.OPEN))
     elif params.status:
         studies = studies.filter(report__status=params.status)
     if params.modality:

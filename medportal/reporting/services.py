@@ -16,12 +16,12 @@ from medportal.audit.models import Action, EventType, Outcome
 from medportal.audit.services import audit_record
 from medportal.celery import DRAFT_TASK
 from medportal.imaging.models import Study
-from medportal.reporting.models import Report, ReportStatus, ReportVersion
-from medportal.reporting.signals import report_changed
+from medportal.reporting import lifecycle
+from medportal.reporting.lifecycle import OPEN, IllegalTransition, ReportError, transition
+from medportal.reporting.models import Addendum, Report, ReportStatus, ReportVersion
+from medportal.reporting.signals import report_changed, report_signed
 
-
-class ReportError(Exception):
-    """A report action that is not allowed in the report's current state."""
+__all__ = ["IllegalTransition", "ReportError"]  # and the functions below
 
 
 class ReportConflict(ReportError):
@@ -97,16 +97,18 @@ def report_for_study(*, study: Study) -> Report:
     return report
 
 
-def draft_request(*, report: Report, user, request=None) -> Report:
-    """Queue a new AI draft (a first draft, a retry, or a redraft). Sent to a worker after commit."""
+def draft_request(*, report: Report, user, request=None, instruction: str = "") -> Report:
+    """Queue a new AI draft (a first draft, a retry, or a redraft). Sent to a worker after commit.
+
+    ``instruction`` is the radiologist's extra instruction for this draft ("compare with the
+    prior", "be brief"); the worker adds it to the prompt.
+    """
     with transaction.atomic():
         locked = Report.objects.select_for_update().select_related("study__patient").get(pk=report.pk)
-        if locked.status == ReportStatus.SIGNED:
-            raise ReportError("This report is signed; it cannot be redrafted. Add an addendum instead.")
-        if locked.status in (ReportStatus.QUEUED, ReportStatus.DRAFTING):
-            raise ReportError("A draft is already in progress for this report.")
+        status = transition(locked.status, "request_draft")
         Report.objects.filter(pk=locked.pk).update(
-            status=ReportStatus.QUEUED,
+            status=status,
+            draft_instruction=instruction.strip()[:2000],
             attempt=F("attempt") + 1,
             draft_claim=0,
             draft_text="",
@@ -119,7 +121,14 @@ def draft_request(*, report: Report, user, request=None) -> Report:
             generated_tokens=None,
         )
         locked.refresh_from_db()
-        _audit_report(locked, "AI draft requested", action=Action.EXECUTE, request=request, user=user)
+        _audit_report(
+            locked,
+            "AI draft requested",
+            action=Action.EXECUTE,
+            request=request,
+            user=user,
+            detail={"instruction": locked.draft_instruction} if locked.draft_instruction else None,
+        )
         attempt = locked.attempt
         transaction.on_commit(lambda: current_app.send_task(DRAFT_TASK, args=[locked.pk, attempt]))
     return locked
@@ -156,7 +165,10 @@ class DraftClaim:
 
 def _claimed(claim: DraftClaim):
     return Report.objects.filter(
-        pk=claim.report_id, attempt=claim.attempt, draft_claim=claim.number, status=ReportStatus.DRAFTING
+        pk=claim.report_id,
+        attempt=claim.attempt,
+        draft_claim=claim.number,
+        status__in=lifecycle.sources("finish_draft"),
     )
 
 
@@ -171,7 +183,7 @@ def draft_start(*, report_id: int, attempt: int) -> DraftClaim | None:
     updated = Report.objects.filter(
         pk=report_id,
         attempt=attempt,
-        status__in=[ReportStatus.QUEUED, ReportStatus.DRAFTING],
+        status__in=lifecycle.sources("start_draft"),
         draft_claim__lt=MAX_DRAFT_CLAIMS,
     ).update(
         status=ReportStatus.DRAFTING,
@@ -203,7 +215,7 @@ def draft_finish(*, claim: DraftClaim, text: str, provenance: DraftProvenance) -
     findings, impression = split_sections(text)
     with transaction.atomic():
         updated = _claimed(claim).update(
-            status=ReportStatus.DRAFTED,
+            status=lifecycle.finished_status(),
             draft_text=text,
             findings=findings,
             impression=impression,
@@ -242,9 +254,7 @@ def draft_fail(*, report_id: int, attempt: int, reason: str, claim: DraftClaim |
     rows = (
         _claimed(claim)
         if claim
-        else Report.objects.filter(
-            pk=report_id, attempt=attempt, status__in=[ReportStatus.QUEUED, ReportStatus.DRAFTING]
-        )
+        else Report.objects.filter(pk=report_id, attempt=attempt, status__in=lifecycle.sources("fail_draft"))
     )
     updated = rows.update(
         status=ReportStatus.FAILED, failure_reason=reason[:2000], draft_finished_at=timezone.now()
@@ -265,22 +275,35 @@ def draft_fail(*, report_id: int, attempt: int, reason: str, claim: DraftClaim |
 
 
 def report_save(
-    *, report: Report, user, findings: str, impression: str, expected_version: int, request=None
+    *,
+    report: Report,
+    user,
+    findings: str,
+    impression: str,
+    expected_version: int,
+    technique: str | None = None,
+    comparison: str | None = None,
+    request=None,
 ) -> Report:
-    """Save an edit as a new version. Fails with ReportConflict when someone saved first."""
+    """Save an edit as a new version; the report is then in review.
+
+    Fails with ReportConflict when someone saved first. Technique and Comparison stay as
+    they are when not given (their template has no such section).
+    """
     with transaction.atomic():
         current = Report.objects.select_for_update().select_related("study__patient").get(pk=report.pk)
-        if current.status == ReportStatus.SIGNED:
-            raise ReportError("This report is signed and cannot be changed.")
-        if current.status not in (ReportStatus.RECEIVED, ReportStatus.DRAFTED, ReportStatus.FAILED):
-            raise ReportError("The AI draft is still being written; wait for it to finish.")
+        status = transition(current.status, "edit")
         if current.version != expected_version:
             raise ReportConflict("Someone else saved this report first; their text is shown.", current)
+        technique = current.technique if technique is None else technique
+        comparison = current.comparison if comparison is None else comparison
         Report.objects.filter(pk=current.pk).update(
+            technique=technique,
+            comparison=comparison,
             findings=findings,
             impression=impression,
             version=F("version") + 1,
-            status=ReportStatus.DRAFTED,
+            status=status,
             failure_reason="",
         )
         current.refresh_from_db()
@@ -288,6 +311,8 @@ def report_save(
             report=current,
             number=current.version,
             source=ReportVersion.EDIT,
+            technique=technique,
+            comparison=comparison,
             findings=findings,
             impression=impression,
             author=user,
@@ -314,36 +339,18 @@ def report_sign(
 ) -> Report:
     """Sign after re-authentication: the password, and a TOTP code when the user has enrolled one.
     Exactly one of two concurrent signers succeeds."""
-    if not user.is_active or not user.check_password(password):
-        _audit_report(
-            report,
-            "Sign-off refused: wrong password",
-            action=Action.UPDATE,
-            request=request,
-            user=user,
-            outcome=Outcome.MINOR_FAILURE,
-        )
-        raise ReauthenticationFailed("The password is not correct; the report was not signed.")
-    if totp_device(user) is not None and not totp_verify(
-        user=user, code=otp_code, request=request, purpose="sign-off"
-    ):
-        raise ReauthenticationFailed(
-            "The code from your authenticator app is missing or wrong; the report was not signed."
-        )
+    _reauthenticate(report=report, user=user, password=password, otp_code=otp_code, request=request)
     with transaction.atomic():
         current = Report.objects.select_for_update().select_related("study__patient").get(pk=report.pk)
-        if current.status == ReportStatus.SIGNED:
-            raise ReportError("This report is already signed.")
-        if current.status != ReportStatus.DRAFTED:
-            raise ReportError("Only a drafted report can be signed.")
+        status = transition(current.status, "sign")
         if expected_version is not None and current.version != expected_version:
             raise ReportConflict(
                 "The report changed since you opened it; read the newer text, then sign.", current
             )
         if not (current.findings.strip() or current.impression.strip()):
             raise ReportError("An empty report cannot be signed.")
-        Report.objects.filter(pk=current.pk, status=ReportStatus.DRAFTED).update(
-            status=ReportStatus.SIGNED, signed_by=user, signed_at=timezone.now()
+        Report.objects.filter(pk=current.pk, status__in=lifecycle.sources("sign")).update(
+            status=status, signed_by=user, signed_at=timezone.now()
         )
         current.refresh_from_db()
         _audit_report(
@@ -353,6 +360,96 @@ def report_sign(
             request=request,
             user=user,
             detail={"version": current.version},
+        )
+        transaction.on_commit(
+            lambda: report_signed.send(sender=Report, report_id=current.pk, addendum_id=None)
+        )
+    return current
+
+
+def _reauthenticate(*, report: Report, user, password: str, otp_code: str, request) -> None:
+    """A signature needs the signer's password again, and their TOTP code when they enrolled one."""
+    if not user.is_active or not user.check_password(password):
+        _audit_report(
+            report,
+            "Sign-off refused: wrong password",
+            action=Action.UPDATE,
+            request=request,
+            user=user,
+            outcome=Outcome.MINOR_FAILURE,
+        )
+        raise ReauthenticationFailed("The password is not correct; nothing was signed.")
+    if totp_device(user) is not None and not totp_verify(
+        user=user, code=otp_code, request=request, purpose="sign-off"
+    ):
+        raise ReauthenticationFailed(
+            "The code from your authenticator app is missing or wrong; nothing was signed."
+        )
+
+
+def addendum_sign(
+    *, report: Report, user, text: str, password: str, otp_code: str = "", request=None
+) -> Addendum:
+    """Add a signed correction to a signed report (re-authenticated like a sign-off).
+
+    The report's own text never changes; its addenda are numbered in the order signed.
+    """
+    text = text.strip()
+    if not text:
+        raise ReportError("An empty addendum cannot be signed.")
+    if not has_role(user, Role.RADIOLOGIST):
+        raise ReportError("Only a radiologist can sign an addendum.")
+    _reauthenticate(report=report, user=user, password=password, otp_code=otp_code, request=request)
+    with transaction.atomic():
+        current = Report.objects.select_for_update().select_related("study__patient").get(pk=report.pk)
+        status = transition(current.status, "add_addendum")
+        addendum = Addendum.objects.create(
+            report=current,
+            number=current.addenda.count() + 1,
+            text=text,
+            signed_by=user,
+            signed_at=timezone.now(),
+        )
+        if current.status != status:
+            Report.objects.filter(pk=current.pk, status__in=lifecycle.sources("add_addendum")).update(
+                status=status
+            )
+        _audit_report(
+            current,
+            "Addendum signed",
+            action=Action.CREATE,
+            request=request,
+            user=user,
+            detail={"addendum": addendum.number},
+        )
+        transaction.on_commit(
+            lambda: report_signed.send(sender=Report, report_id=current.pk, addendum_id=addendum.pk)
+        )
+    return addendum
+
+
+def report_cancel(*, report: Report, user, reason: str, request=None) -> Report:
+    """Cancel an unsigned report (the order was withdrawn, the study was sent in error).
+
+    A draft in progress stops writing: the worker only writes to a report that is drafting.
+    """
+    reason = reason.strip()
+    if not reason:
+        raise ReportError("Say why the report is cancelled.")
+    if not has_role(user, Role.RADIOLOGIST, Role.ADMIN):
+        raise ReportError("Only a radiologist or an admin can cancel a report.")
+    with transaction.atomic():
+        current = Report.objects.select_for_update().select_related("study__patient").get(pk=report.pk)
+        status = transition(current.status, "cancel")
+        Report.objects.filter(pk=current.pk).update(status=status, cancel_reason=reason[:2000])
+        current.refresh_from_db()
+        _audit_report(
+            current,
+            "Report cancelled",
+            action=Action.UPDATE,
+            request=request,
+            user=user,
+            detail={"reason": reason},
         )
     return current
 
@@ -373,8 +470,8 @@ def _display_name(user) -> str:
 
 
 def _open_unclaimed():
-    # Signed reports are immutable (a trigger refuses any UPDATE), so they are never claimed.
-    return Report.objects.filter(assigned_to__isnull=True).exclude(status=ReportStatus.SIGNED)
+    # The same condition as the partial index report_open_unclaimed, so "next study" uses it.
+    return Report.objects.filter(assigned_to__isnull=True, status__in=sorted(OPEN))
 
 
 def _require_radiologist(user) -> None:
@@ -390,13 +487,16 @@ def report_claim(*, report: Report, user, request=None) -> Report:
     """
     _require_radiologist(user)
     with transaction.atomic():
-        won = _open_unclaimed().filter(pk=report.pk).update(assigned_to=user, assigned_at=timezone.now())
+        won = (
+            _open_unclaimed()
+            .filter(pk=report.pk)
+            .update(assigned_to=user, assigned_at=timezone.now(), status=lifecycle.target("claim"))
+        )
         current = Report.objects.select_related("study__patient", "assigned_to").get(pk=report.pk)
         if won:
             _audit_report(current, "Study claimed", action=Action.UPDATE, request=request, user=user)
             return current
-    if current.status == ReportStatus.SIGNED:
-        raise ReportError("This study's report is signed; there is nothing to claim.")
+    transition(current.status, "claim")
     if current.assigned_to_id == user.pk:
         return current
     holder = _display_name(current.assigned_to)
@@ -415,17 +515,14 @@ def report_claim(*, report: Report, user, request=None) -> Report:
 def report_release(*, report: Report, user, request=None) -> Report:
     """Give back one's own claim; the study is unclaimed again."""
     with transaction.atomic():
-        released = (
-            Report.objects.filter(pk=report.pk, assigned_to=user)
-            .exclude(status=ReportStatus.SIGNED)
-            .update(assigned_to=None, assigned_at=None)
-        )
+        released = Report.objects.filter(
+            pk=report.pk, assigned_to=user, status__in=lifecycle.sources("release")
+        ).update(assigned_to=None, assigned_at=None, status=lifecycle.target("release"))
         current = Report.objects.select_related("study__patient", "assigned_to").get(pk=report.pk)
         if released:
             _audit_report(current, "Claim released", action=Action.UPDATE, request=request, user=user)
             return current
-    if current.status == ReportStatus.SIGNED:
-        raise ReportError("This study's report is signed; who read it stays on record.")
+    transition(current.status, "release")
     if current.assigned_to is None:
         raise ReportError("This study is not claimed by anyone.")
     raise ReportError(
@@ -441,11 +538,12 @@ def report_assign(*, report: Report, assignee, user, request=None) -> Report:
         raise ReportError(f"{_display_name(assignee)} is not a radiologist.")
     with transaction.atomic():
         current = Report.objects.select_for_update().select_related("study__patient").get(pk=report.pk)
-        if current.status == ReportStatus.SIGNED:
-            raise ReportError("This study's report is signed; it cannot be reassigned.")
+        transition(current.status, "assign")
         previous = current.assigned_to.get_username() if current.assigned_to_id else None
         Report.objects.filter(pk=current.pk).update(
-            assigned_to=assignee, assigned_at=timezone.now() if assignee else None
+            assigned_to=assignee,
+            assigned_at=timezone.now() if assignee else None,
+            status=lifecycle.target("assign" if assignee else "release"),
         )
         current = Report.objects.select_related("study__patient", "assigned_to").get(pk=report.pk)
         _audit_report(
@@ -476,7 +574,12 @@ def worklist_next(*, user, request=None) -> Report | None:
         if candidate is None:
             return None
         with transaction.atomic():
-            if _open_unclaimed().filter(pk=candidate).update(assigned_to=user, assigned_at=timezone.now()):
+            claimed = (
+                _open_unclaimed()
+                .filter(pk=candidate)
+                .update(assigned_to=user, assigned_at=timezone.now(), status=lifecycle.target("claim"))
+            )
+            if claimed:
                 report = Report.objects.select_related("study__patient", "assigned_to").get(pk=candidate)
                 _audit_report(
                     report, "Study claimed (next study)", action=Action.UPDATE, request=request, user=user

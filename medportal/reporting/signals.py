@@ -9,3 +9,7 @@ from django.dispatch import Signal
 
 # Sent with ``report_id`` whenever a report's status or assignment changes.
 report_changed = Signal()
+
+# Sent once a signature commits: the report's own (``addendum_id`` None) or an addendum's.
+# The outbound interfaces (HL7 ORU to the EHR) listen to send what was signed.
+report_signed = Signal()

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from medportal.accounts.access import role_required
 from medportal.accounts.roles import (
+    CAN_CANCEL_REPORTS,
     CAN_EDIT_REPORTS,
     CAN_REQUEST_DRAFT,
     CAN_SIGN_REPORTS,
@@ -29,6 +30,8 @@ from medportal.imaging.services import study_set_indication
 from medportal.imaging.viewer import study_viewer, viewer_request
 from medportal.reporting import services
 from medportal.reporting.forms import (
+    AddendumForm,
+    CancelForm,
     AssignForm,
     IndicationForm,
     ReportEditForm,
@@ -237,6 +240,9 @@ def _report_context(request: HttpRequest, report: Report, **extra) -> dict:
             initial={"findings": report.findings, "impression": report.impression, "version": report.version}
         ),
         "sign_form": extra.pop("sign_form", None) or SignForm(initial={"version": report.version}),
+        "addendum_form": extra.pop("addendum_form", None) or AddendumForm(),
+        "cancel_form": CancelForm(),
+        "addenda": report.addenda.select_related("signed_by"),
         "stream_url": report_stream_path(report.pk),
         "needs_sign_code": totp_device(request.user) is not None,
         **extra,
@@ -379,4 +385,50 @@ def report_sign(request: HttpRequest, report_id: int) -> HttpResponse:
         return _report_panel(request, report, status=409, errors=[str(exc)])
     if not request.htmx:
         messages.success(request, "Report signed.")
+    return _report_panel(request, report)
+
+
+def _form_errors(form) -> list[str]:
+    return [e for errors in form.errors.values() for e in errors]
+
+
+@role_required(*CAN_SIGN_REPORTS)
+@require_POST
+def report_addendum(request: HttpRequest, report_id: int) -> HttpResponse:
+    """Sign an addendum to a signed report (password, and TOTP code when enrolled)."""
+    report = _report_or_404(report_id)
+    form = AddendumForm(request.POST)
+    if not form.is_valid():
+        return _report_panel(request, report, status=400, errors=_form_errors(form), addendum_form=form)
+    try:
+        addendum = services.addendum_sign(
+            report=report,
+            user=request.user,
+            text=form.cleaned_data["text"],
+            password=form.cleaned_data["password"],
+            otp_code=form.cleaned_data["otp_code"],
+            request=request,
+        )
+    except services.ReportError as exc:
+        return _report_panel(request, report, status=409, errors=[str(exc)], addendum_form=form)
+    if not request.htmx:
+        messages.success(request, f"Addendum {addendum.number} signed.")
+    return _report_panel(request, report)
+
+
+@role_required(*CAN_CANCEL_REPORTS)
+@require_POST
+def report_cancel(request: HttpRequest, report_id: int) -> HttpResponse:
+    report = _report_or_404(report_id)
+    form = CancelForm(request.POST)
+    if not form.is_valid():
+        return _report_panel(request, report, status=400, errors=_form_errors(form))
+    try:
+        services.report_cancel(
+            report=report, user=request.user, reason=form.cleaned_data["reason"], request=request
+        )
+    except services.ReportError as exc:
+        return _report_panel(request, report, status=409, errors=[str(exc)])
+    if not request.htmx:
+        messages.success(request, "Report cancelled.")
     return _report_panel(request, report)

@@ -45,6 +45,8 @@ RULES: dict[str, tuple[str, set, str]] = {
     "report-draft": ("POST", DRAFT, "page"),
     "report-save": ("POST", EDIT, "page"),
     "report-sign": ("POST", SIGN, "page"),
+    "report-addendum": ("POST", SIGN, "page"),
+    "report-cancel": ("POST", {Role.RADIOLOGIST, Role.ADMIN}, "page"),
     "report-claim": ("POST", EDIT, "page"),
     "report-release": ("POST", EDIT, "page"),
     "report-assign": ("POST", {Role.ADMIN}, "page"),

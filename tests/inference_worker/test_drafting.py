@@ -64,6 +64,9 @@ def test_a_draft_streams_in_coalesced_chunks_and_ends_drafted(
     queued_report, tiny_engine, publisher, settings
 ):
     settings.MEDPORTAL_MAX_NEW_TOKENS = 200
+    # Wider than the default 50 ms, so that coalescing shows however slowly a busy machine
+    # generates (at 50 ms a token, every token would be a chunk of its own).
+    settings.MEDPORTAL_STREAM_INTERVAL_MS = 300
     listener = GroupListener(queued_report.pk)
     outcome = draft_run(
         report_id=queued_report.pk,

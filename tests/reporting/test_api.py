@@ -330,7 +330,7 @@ def test_an_edit_with_the_current_version_is_saved_as_the_next_version(client, r
         "Small right effusion.",
         "Effusion.",
     )
-    assert body["status"] == ReportStatus.DRAFTED
+    assert body["status"] == ReportStatus.IN_REVIEW
     assert client.get(report_url(drafted["id"]), **rita).json()["version"] == 2
 
 

@@ -18,6 +18,7 @@ from medportal.audit.models import AuditEvent, EventType, Outcome
 from medportal.celery import DRAFT_TASK
 from medportal.imaging.models import Patient, Study
 from medportal.reporting import services
+from medportal.reporting.lifecycle import IllegalTransition
 from medportal.reporting.models import Report, ReportStatus, ReportVersion, SignedReportError
 from medportal.reporting.services import (
     DraftProvenance,
@@ -308,7 +309,7 @@ def test_each_save_is_a_new_version(report, radiologist):
     assert (first.version, second.version) == (2, 3)
     stored = reload(report)
     assert (stored.status, stored.findings, stored.impression, stored.version) == (
-        ReportStatus.DRAFTED,
+        ReportStatus.IN_REVIEW,
         "Clear lungs.",
         "No acute disease.",
         3,
@@ -328,7 +329,7 @@ def test_a_report_can_be_written_by_hand_without_a_draft(report, radiologist):
     saved = services.report_save(
         report=report, user=radiologist, findings="Hand written.", impression="", expected_version=0
     )
-    assert (saved.status, saved.version) == (ReportStatus.DRAFTED, 1)
+    assert (saved.status, saved.version) == (ReportStatus.IN_REVIEW, 1)
 
 
 @pytest.mark.django_db
@@ -384,10 +385,10 @@ def test_an_empty_report_cannot_be_signed(report, radiologist):
 
 @pytest.mark.django_db
 def test_only_a_drafted_report_can_be_signed(report, radiologist):
-    with pytest.raises(ReportError, match="Only a drafted report"):
+    with pytest.raises(IllegalTransition, match="nothing to sign yet"):
         services.report_sign(report=report, user=radiologist, password=PASSWORD)
     services.draft_request(report=report, user=radiologist)
-    with pytest.raises(ReportError, match="Only a drafted report"):
+    with pytest.raises(IllegalTransition, match="still being written"):
         services.report_sign(report=report, user=radiologist, password=PASSWORD)
     assert reload(report).status == ReportStatus.QUEUED
 
@@ -401,7 +402,7 @@ def test_signing_a_version_that_was_edited_since_is_a_conflict(report, radiologi
     with pytest.raises(ReportConflict) as conflict:
         services.report_sign(report=report, user=radiologist, password=PASSWORD, expected_version=1)
     assert conflict.value.report.findings == "New."
-    assert reload(report).status == ReportStatus.DRAFTED
+    assert reload(report).status == ReportStatus.IN_REVIEW
 
 
 @pytest.mark.django_db
@@ -587,7 +588,7 @@ def test_two_radiologists_signing_at_once_exactly_one_succeeds(radiologist, seco
     failures = [outcome for outcome in outcomes.values() if outcome != "signed"]
     assert len(successes) == 1
     assert len(failures) == 1
-    assert type(failures[0]) is ReportError
+    assert isinstance(failures[0], ReportError)
     assert "already signed" in str(failures[0])
     stored = Report.objects.select_related("signed_by").get(pk=report.pk)
     assert stored.status == ReportStatus.SIGNED

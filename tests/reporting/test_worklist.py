@@ -506,7 +506,7 @@ def test_claiming_a_study_someone_else_holds_says_who_has_it(rita, three_studies
 def test_a_signed_study_cannot_be_claimed(rita, three_studies):
     response = claim(rita, three_studies["A"], **HTMX)
     assert response.status_code == 409
-    assert "This study&#x27;s report is signed; there is nothing to claim." in response.content.decode()
+    assert "This report is signed; it cannot be claimed." in response.content.decode()
 
 
 def test_a_radiologist_releases_their_own_claim(rita, radiologist, three_studies):
