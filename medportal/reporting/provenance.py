@@ -1,0 +1,35 @@
+"""What the AI contributed to a report, in the one form every export carries (PDF, FHIR,
+DICOM SR, HL7): the model and its revision, the template and prompt, the generation
+parameters and the image preprocessing."""
+
+from __future__ import annotations
+
+from medportal.reporting.models import Report
+
+
+def report_provenance(report: Report) -> dict:
+    """The AI provenance of ``report``; ``{"ai_assisted": False}`` when no AI draft was written."""
+    if not report.model_id:
+        return {"ai_assisted": False}
+    return {
+        "ai_assisted": True,
+        "model_id": report.model_id,
+        "model_revision": report.model_revision,
+        "template": report.template_name,
+        "prompt": report.prompt,
+        "instruction": report.draft_instruction,
+        "generation_params": report.generation_params,
+        "preprocessing": report.preprocessing,
+        "drafted_at": report.draft_finished_at.isoformat() if report.draft_finished_at else None,
+    }
+
+
+def provenance_line(report: Report) -> str:
+    """One sentence for a reader of the report: was it AI-assisted, by what, and who signed."""
+    signer = report.signed_by.get_full_name() or report.signed_by.get_username() if report.signed_by else None
+    if not report.model_id:
+        return f"Written by the radiologist{f' ({signer})' if signer else ''}; no AI draft was used."
+    revision = f" (revision {report.model_revision})" if report.model_revision else ""
+    template = f", template “{report.template_name}”" if report.template_name else ""
+    review = f"reviewed, edited as needed and signed by {signer}" if signer else "not yet signed"
+    return f"AI-assisted: the draft was written by {report.model_id}{revision}{template}; {review}."
