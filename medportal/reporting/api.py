@@ -21,7 +21,8 @@ from medportal.imaging.models import Priority, Study
 from medportal.reporting import services
 from medportal.reporting.intake import studies_receive
 from medportal.reporting.models import Report
-from medportal.reporting.selectors import report_provenance, report_stream_path
+from medportal.reporting.provenance import report_provenance
+from medportal.reporting.selectors import report_stream_path
 
 
 def stream_url(request: HttpRequest, report: Report) -> str:

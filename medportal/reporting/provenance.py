@@ -21,6 +21,9 @@ def report_provenance(report: Report) -> dict:
         "generation_params": report.generation_params,
         "preprocessing": report.preprocessing,
         "drafted_at": report.draft_finished_at.isoformat() if report.draft_finished_at else None,
+        "time_to_first_token_ms": report.time_to_first_token_ms,
+        "tokens_per_second": report.tokens_per_second,
+        "generated_tokens": report.generated_tokens,
     }
 
 

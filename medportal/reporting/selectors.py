@@ -20,19 +20,6 @@ def report_stream_path(report_id: int) -> str:
     return f"/ws/reports/{report_id}/"
 
 
-def report_provenance(report: Report) -> dict:
-    return {
-        "model_id": report.model_id,
-        "model_revision": report.model_revision,
-        "prompt": report.prompt,
-        "generation_params": report.generation_params,
-        "preprocessing": report.preprocessing,
-        "time_to_first_token_ms": report.time_to_first_token_ms,
-        "tokens_per_second": report.tokens_per_second,
-        "generated_tokens": report.generated_tokens,
-    }
-
-
 def report_snapshot(*, report_id: int) -> dict:
     """What a stream subscriber needs to (re)start: the database's text is the truth."""
     report = Report.objects.get(pk=report_id)
@@ -55,7 +42,7 @@ WORKLIST_PAGE_SIZE = 50
 # past this many the page says "1,000+".
 WORKLIST_COUNT_CAP = 1000
 # Status filter values beyond the report statuses.
-OPEN = "open"  # anything not signed
+OPEN = "open"  # not yet signed or cancelled
 # Above this many patients matching a search, their ids are not sent back in the query.
 SEARCH_PATIENT_LIMIT = 2000
 

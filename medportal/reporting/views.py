@@ -31,8 +31,8 @@ from medportal.imaging.viewer import study_viewer, viewer_request
 from medportal.reporting import services
 from medportal.reporting.forms import (
     AddendumForm,
-    CancelForm,
     AssignForm,
+    CancelForm,
     IndicationForm,
     ReportEditForm,
     SignForm,

@@ -27,6 +27,10 @@ PROVENANCE = DraftProvenance(
     generated_tokens=12,
 )
 PROVENANCE_KEYS = {
+    "ai_assisted",
+    "template",
+    "instruction",
+    "drafted_at",
     "model_id",
     "model_revision",
     "prompt",

@@ -1,8 +1,13 @@
 """Database-level guard for the lifecycle of 0006: an amended report is as immutable as a
 signed one, except for the one change an addendum makes (status signed → amended, nothing
-else); addenda are never changed or deleted."""
+else); addenda are never changed or deleted.
+
+On SQLite the triggers of 0002 were lost whenever a later migration rebuilt the tables;
+they are all created again here (see medportal.reporting.db_guards)."""
 
 from django.db import migrations
+
+from medportal.reporting.db_guards import sqlite_guards_install
 
 POSTGRESQL = [
     """CREATE OR REPLACE FUNCTION medportal_report_immutable() RETURNS trigger AS $$
@@ -23,58 +28,18 @@ POSTGRESQL = [
     """CREATE TRIGGER report_addendum_immutable BEFORE UPDATE OR DELETE ON reporting_addendum
        FOR EACH ROW EXECUTE FUNCTION medportal_report_immutable()""",
 ]
-POSTGRESQL_REVERSE = ["DROP TRIGGER report_addendum_immutable ON reporting_addendum"]
-
-SQLITE_REVERSE = [
-    "DROP TRIGGER report_signed_no_update",
-    "DROP TRIGGER report_signed_no_delete",
-    "DROP TRIGGER report_addendum_no_update",
-    "DROP TRIGGER report_addendum_no_delete",
-    """CREATE TRIGGER report_signed_no_update BEFORE UPDATE ON reporting_report
-       WHEN OLD.status = 'signed'
-       BEGIN SELECT RAISE(ABORT, 'signed report is immutable'); END""",
-    """CREATE TRIGGER report_signed_no_delete BEFORE DELETE ON reporting_report
-       WHEN OLD.status = 'signed'
-       BEGIN SELECT RAISE(ABORT, 'signed report is immutable'); END""",
-]
-
-
-def _sqlite(schema_editor) -> list[str]:
-    # SQLite has no row comparison: list every other column of the table as it is now.
-    with schema_editor.connection.cursor() as cursor:
-        columns = [
-            c.name
-            for c in schema_editor.connection.introspection.get_table_description(cursor, "reporting_report")
-            if c.name != "status"
-        ]
-    unchanged = " AND ".join(f'NEW."{c}" IS OLD."{c}"' for c in columns)
-    return [
-        "DROP TRIGGER report_signed_no_update",
-        "DROP TRIGGER report_signed_no_delete",
-        f"""CREATE TRIGGER report_signed_no_update BEFORE UPDATE ON reporting_report
-            WHEN OLD.status IN ('signed', 'amended') AND NOT (NEW.status = 'amended' AND {unchanged})
-            BEGIN SELECT RAISE(ABORT, 'signed report is immutable'); END""",
-        """CREATE TRIGGER report_signed_no_delete BEFORE DELETE ON reporting_report
-           WHEN OLD.status IN ('signed', 'amended')
-           BEGIN SELECT RAISE(ABORT, 'signed report is immutable'); END""",
-        """CREATE TRIGGER report_addendum_no_update BEFORE UPDATE ON reporting_addendum
-           BEGIN SELECT RAISE(ABORT, 'addenda are immutable'); END""",
-        """CREATE TRIGGER report_addendum_no_delete BEFORE DELETE ON reporting_addendum
-           BEGIN SELECT RAISE(ABORT, 'addenda are immutable'); END""",
-    ]
 
 
 def _forward(apps, schema_editor):
-    vendor = schema_editor.connection.vendor
-    statements = {"postgresql": POSTGRESQL, "sqlite": _sqlite(schema_editor) if vendor == "sqlite" else []}
-    for statement in statements.get(vendor, []):
-        schema_editor.execute(statement, params=None)
+    if schema_editor.connection.vendor == "postgresql":
+        for statement in POSTGRESQL:
+            schema_editor.execute(statement, params=None)
+    sqlite_guards_install(schema_editor)
 
 
 def _reverse(apps, schema_editor):
-    statements = {"postgresql": POSTGRESQL_REVERSE, "sqlite": SQLITE_REVERSE}
-    for statement in statements.get(schema_editor.connection.vendor, []):
-        schema_editor.execute(statement, params=None)
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute("DROP TRIGGER report_addendum_immutable ON reporting_addendum", params=None)
 
 
 class Migration(migrations.Migration):
