@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import io
+import re
 from dataclasses import dataclass, field
 
 import pydicom
@@ -66,6 +67,15 @@ class _Parsed:
     study: dict
     series: dict
     instance: dict
+
+
+_UID = re.compile(r"[0-9.]{1,64}")
+
+
+def uid_acceptable(value: str) -> bool:
+    """Digits and dots, at most 64 (PS3.5 9.1). Leading zeros in a component are tolerated:
+    real archives hold such UIDs; anything else could not go into a URL or a query safely."""
+    return bool(_UID.fullmatch(value))
 
 
 def _text(ds, keyword: str, limit: int = 64) -> str:
@@ -138,6 +148,13 @@ def _parse_dicom(incoming: IncomingFile) -> _Parsed:
         raise IngestError(f"unreadable DICOM: {exc}") from None
     if missing:
         raise IngestError(f"DICOM file lacks {', '.join(missing)}")
+    invalid = [
+        k
+        for k in ("SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID")
+        if not uid_acceptable(str(ds.get(k)).strip())
+    ]
+    if invalid:
+        raise IngestError(f"its {', '.join(invalid)} is not a valid DICOM UID (digits and dots, at most 64)")
     if "PixelData" not in ds:
         raise IngestError("DICOM file has no image (no Pixel Data)")
     try:

@@ -26,7 +26,7 @@ from medportal.audit.services import audit_record
 from medportal.imaging import dicomweb_json as dj
 from medportal.imaging.dicomweb import url_for
 from medportal.imaging.dicomweb_query import UrlFor
-from medportal.imaging.ingest import IncomingFile
+from medportal.imaging.ingest import IncomingFile, uid_acceptable
 from medportal.imaging.models import Study
 from medportal.imaging.multipart import MultipartError, Part, media_type, parts_read
 from medportal.reporting.intake import studies_receive
@@ -61,11 +61,13 @@ _UIDS = ["SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID
 
 
 def _identify(data: bytes) -> list[str]:
-    """The UIDs of ``_UIDS``, for the response and the target check; blanks when unreadable."""
+    """The UIDs of ``_UIDS``, for the response and the target check; blanks when unreadable
+    or not a valid UID (ingest refuses those; a NUL byte must not reach a database query)."""
     try:
         ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True, specific_tags=_UIDS)
         # Values convert lazily: a corrupt element fails here, not at dcmread.
-        return [str(ds.get(keyword, "") or "") for keyword in _UIDS]
+        values = [str(ds.get(keyword, "") or "").strip() for keyword in _UIDS]
+        return [value if uid_acceptable(value) else "" for value in values]
     except Exception:  # ingest says why the file is unreadable
         return [""] * len(_UIDS)
 
