@@ -258,6 +258,10 @@ if MEDPORTAL_PIXEL_SOURCE == "wado" and not (MEDPORTAL_PORTAL_URL and MEDPORTAL_
         "MEDPORTAL_PIXEL_SOURCE=wado needs MEDPORTAL_PORTAL_URL (e.g. https://medportal.example.org) "
         "and MEDPORTAL_SERVICE_TOKEN (manage.py medportal_service_token --name <worker>)"
     )
+if MEDPORTAL_PORTAL_URL and not MEDPORTAL_PORTAL_URL.startswith(("https://", "http://")):
+    raise ImproperlyConfigured(
+        f"MEDPORTAL_PORTAL_URL must start with https:// (or http://), not {MEDPORTAL_PORTAL_URL!r}"
+    )
 
 # The DICOM C-STORE SCP (``manage.py dicom_scp``): its AE title (peers must call it
 # by this name) and TCP port.

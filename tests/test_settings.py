@@ -97,6 +97,10 @@ def test_the_wado_pixel_source_needs_the_portal_and_a_token(tmp_path):
     assert missing.returncode != 0
     assert "MEDPORTAL_PIXEL_SOURCE=wado needs MEDPORTAL_PORTAL_URL" in missing.stderr
     assert "must be storage or wado, not 'nfs'" in run(tmp_path, MEDPORTAL_PIXEL_SOURCE="nfs").stderr
+    schemeless = run(
+        tmp_path, MEDPORTAL_PIXEL_SOURCE="wado", MEDPORTAL_PORTAL_URL="web:8000", MEDPORTAL_SERVICE_TOKEN="k"
+    )
+    assert "MEDPORTAL_PORTAL_URL must start with https://" in schemeless.stderr
     seen = probe(
         tmp_path,
         MEDPORTAL_PIXEL_SOURCE="wado",
