@@ -8,6 +8,9 @@ FROM python:3.11-slim
 # (docker-compose.yml passes that by default). A CUDA build also runs on CPU.
 ARG TORCH_VERSION=2.13.0
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+# Optional extras of pyproject.toml to install too, comma-separated: e.g. "s3" for
+# MEDPORTAL_IMAGE_STORAGE=s3 (django-storages and boto3), "vllm" on a GPU worker.
+ARG MEDPORTAL_EXTRAS=""
 
 # The code runs from /app (PYTHONPATH), with templates/ and static/ beside it.
 # Data paths match the volumes in docker-compose.yml.
@@ -35,7 +38,7 @@ RUN pip install "torch==${TORCH_VERSION}" --index-url "${TORCH_INDEX_URL}"
 # The other dependencies, read from pyproject.toml (torch is already satisfied).
 # Only the dependencies are installed: the app itself runs from /app.
 COPY pyproject.toml ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+RUN python -c "import os, tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; extras = [e for e in os.environ['MEDPORTAL_EXTRAS'].split(',') if e.strip()]; print('\n'.join(p['dependencies'] + [d for e in extras for d in p['optional-dependencies'][e.strip()]]))" \
         > /tmp/requirements.txt \
     && pip install -r /tmp/requirements.txt \
     && rm /tmp/requirements.txt

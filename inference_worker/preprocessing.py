@@ -11,12 +11,13 @@ import io
 
 import numpy as np
 import pydicom
+from django.conf import settings
 from PIL import Image
 from pydicom.pixels import apply_modality_lut
 
+from inference_worker.pixel_source import instance_bytes
 from medportal.imaging.models import Instance, Study
 from medportal.imaging.pixels import frame_of, stretch_to_uint8
-from medportal.imaging.storage import blob_read
 
 MODEL_IMAGE_SIZE = 896
 # (low, high) Hounsfield windows for R, G, B.
@@ -68,10 +69,11 @@ def square_resize(image: Image.Image, size: int = MODEL_IMAGE_SIZE) -> Image.Ima
 
 def model_image(instance: Instance, modality: str) -> tuple[Image.Image, dict]:
     """The RGB image the model sees for an instance, and how it was made."""
-    data = blob_read(instance.sha256)
+    data = instance_bytes(instance)
+    source = {"pixel_source": settings.MEDPORTAL_PIXEL_SOURCE}
     if instance.content_type != Instance.DICOM:
         with Image.open(io.BytesIO(data)) as image:
-            return square_resize(image), {"method": "plain-image", "size": MODEL_IMAGE_SIZE}
+            return square_resize(image), {"method": "plain-image", "size": MODEL_IMAGE_SIZE, **source}
     ds = pydicom.dcmread(io.BytesIO(data))
     modality = modality.upper()
     if modality in {"CR", "DX"}:
@@ -84,6 +86,7 @@ def model_image(instance: Instance, modality: str) -> tuple[Image.Image, dict]:
         "method": method,
         "size": MODEL_IMAGE_SIZE,
         "sop_instance_uid": instance.sop_instance_uid,
+        **source,
     }
 
 

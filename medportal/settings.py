@@ -109,7 +109,8 @@ MIDDLEWARE = [
 
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    # Django's ModelBackend, refusing service accounts (tokens only).
+    "medportal.accounts.backends.PeopleModelBackend",
 ]
 # Lock out a username from an address after repeated failures (NIST 800-63B throttling).
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
@@ -239,6 +240,28 @@ MEDPORTAL_MAX_NEW_TOKENS = env_int("MEDPORTAL_MAX_NEW_TOKENS", 512)
 MEDPORTAL_AUTO_DRAFT = env_bool("MEDPORTAL_AUTO_DRAFT", True)
 MEDPORTAL_STREAM_INTERVAL_MS = env_int("MEDPORTAL_STREAM_INTERVAL_MS", 50)
 MEDPORTAL_SAVE_INTERVAL_MS = env_int("MEDPORTAL_SAVE_INTERVAL_MS", 250)
+# Where a worker gets an instance's file (inference_worker.pixel_source): "storage", the image
+# store through Django's storage API (a volume or S3 shared with the web), or "wado", the
+# portal's own WADO-RS at MEDPORTAL_PORTAL_URL with a service account's token (manage.py
+# medportal_service_token), for a worker that shares neither disk nor bucket with the web.
+MEDPORTAL_PIXEL_SOURCE = env_str("MEDPORTAL_PIXEL_SOURCE", "storage")
+MEDPORTAL_PORTAL_URL = env_str("MEDPORTAL_PORTAL_URL").rstrip("/")
+MEDPORTAL_SERVICE_TOKEN = env_str("MEDPORTAL_SERVICE_TOKEN")
+# Seconds to connect, and between bytes received, before a fetch gives up.
+MEDPORTAL_PIXEL_FETCH_TIMEOUT_S = env_int("MEDPORTAL_PIXEL_FETCH_TIMEOUT_S", 30)
+if MEDPORTAL_PIXEL_SOURCE not in {"storage", "wado"}:
+    raise ImproperlyConfigured(
+        f"MEDPORTAL_PIXEL_SOURCE must be storage or wado, not {MEDPORTAL_PIXEL_SOURCE!r}"
+    )
+if MEDPORTAL_PIXEL_SOURCE == "wado" and not (MEDPORTAL_PORTAL_URL and MEDPORTAL_SERVICE_TOKEN):
+    raise ImproperlyConfigured(
+        "MEDPORTAL_PIXEL_SOURCE=wado needs MEDPORTAL_PORTAL_URL (e.g. https://medportal.example.org) "
+        "and MEDPORTAL_SERVICE_TOKEN (manage.py medportal_service_token --name <worker>)"
+    )
+if MEDPORTAL_PORTAL_URL and not MEDPORTAL_PORTAL_URL.startswith(("https://", "http://")):
+    raise ImproperlyConfigured(
+        f"MEDPORTAL_PORTAL_URL must start with https:// (or http://), not {MEDPORTAL_PORTAL_URL!r}"
+    )
 
 # The DICOM C-STORE SCP (``manage.py dicom_scp``): its AE title (peers must call it
 # by this name) and TCP port.
@@ -298,11 +321,45 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }
 
+
+def _image_storage() -> dict:
+    """The image store: a folder (default), or S3-compatible object storage that web, DIMSE and
+    workers on different hosts share (MEDPORTAL_IMAGE_STORAGE=s3; ``pip install 'medportal[s3]'``).
+    Code reaches it only through Django's storage API (imaging.storage), never by path."""
+    kind = env_str("MEDPORTAL_IMAGE_STORAGE", "filesystem")
+    if kind == "filesystem":
+        return {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": IMAGE_STORE_DIR, "base_url": None, "file_permissions_mode": 0o600},
+        }
+    if kind != "s3":
+        raise ImproperlyConfigured(f"MEDPORTAL_IMAGE_STORAGE must be filesystem or s3, not {kind!r}")
+    bucket = env_str("MEDPORTAL_S3_BUCKET")
+    if not bucket:
+        raise ImproperlyConfigured("MEDPORTAL_IMAGE_STORAGE=s3 needs MEDPORTAL_S3_BUCKET")
+    options = {
+        "bucket_name": bucket,
+        "location": env_str("MEDPORTAL_S3_PREFIX", "images"),
+        # Blobs are named by their hash and never served by URL: no ACL of their own (the bucket's,
+        # private), no overwriting, signed URLs only should anything ever ask for one.
+        "default_acl": None,
+        "file_overwrite": False,
+        "querystring_auth": True,
+    }
+    optional = {
+        "endpoint_url": "MEDPORTAL_S3_ENDPOINT_URL",  # MinIO, Ceph, ...: e.g. https://minio.internal:9000
+        "region_name": "MEDPORTAL_S3_REGION",
+        "addressing_style": "MEDPORTAL_S3_ADDRESSING_STYLE",  # "path" for most S3-compatible servers
+        # Unset: boto3's own chain (AWS_* variables, ~/.aws, an instance or pod role).
+        "access_key": "MEDPORTAL_S3_ACCESS_KEY_ID",
+        "secret_key": "MEDPORTAL_S3_SECRET_ACCESS_KEY",
+    }
+    options |= {option: value for option, name in optional.items() if (value := env_str(name))}
+    return {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options}
+
+
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    "images": {
-        "BACKEND": "django.core.files.storage.FileSystemStorage",
-        "OPTIONS": {"location": IMAGE_STORE_DIR, "base_url": None, "file_permissions_mode": 0o600},
-    },
+    "images": _image_storage(),
 }

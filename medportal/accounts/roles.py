@@ -11,6 +11,9 @@ class Role(StrEnum):
     RADIOLOGIST = "radiologist"
     AUDITOR = "auditor"
     ADMIN = "admin"
+    # Machine accounts (an inference worker on another host): retrieve instances over
+    # WADO-RS, nothing else. They have no password, so they never hold a session.
+    SERVICE = "service"
 
 
 def roles_of(user: Any) -> set[Role]:
@@ -33,6 +36,8 @@ def has_role(user: Any, *roles: Role) -> bool:
 # Who may do what. One table, read by views, the API and the websocket consumer.
 CAN_UPLOAD = (Role.TECHNOLOGIST, Role.RADIOLOGIST, Role.ADMIN)
 CAN_VIEW_STUDIES = (Role.TECHNOLOGIST, Role.RADIOLOGIST, Role.ADMIN)
+# WADO-RS retrieve of a study, series or instance (the DICOM files, nothing rendered or searched).
+CAN_RETRIEVE_INSTANCES = (*CAN_VIEW_STUDIES, Role.SERVICE)
 CAN_REQUEST_DRAFT = (Role.RADIOLOGIST, Role.TECHNOLOGIST, Role.ADMIN)
 CAN_EDIT_REPORTS = (Role.RADIOLOGIST,)
 CAN_SIGN_REPORTS = (Role.RADIOLOGIST,)

@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
 from medportal.accounts.access import ApiError, api_endpoint
-from medportal.accounts.roles import CAN_VIEW_STUDIES
+from medportal.accounts.roles import CAN_RETRIEVE_INSTANCES, CAN_VIEW_STUDIES
 from medportal.audit.models import Action, EventType
 from medportal.audit.services import audit_record
 from medportal.imaging import dicomweb_query as qido
@@ -211,17 +211,17 @@ def _retrieve(request: HttpRequest, instances: list[Instance], resource: str) ->
     return StreamingHttpResponse(_multipart(instances, syntaxes, boundary), content_type=content_type)
 
 
-@api_endpoint(methods=("GET",), roles=CAN_VIEW_STUDIES)
+@api_endpoint(methods=("GET",), roles=CAN_RETRIEVE_INSTANCES)
 def study_retrieve(request: HttpRequest, study: str) -> HttpResponse:
     return _retrieve(request, _instances(study), "study retrieved")
 
 
-@api_endpoint(methods=("GET",), roles=CAN_VIEW_STUDIES)
+@api_endpoint(methods=("GET",), roles=CAN_RETRIEVE_INSTANCES)
 def series_retrieve(request: HttpRequest, study: str, series: str) -> HttpResponse:
     return _retrieve(request, _instances(study, series), "series retrieved")
 
 
-@api_endpoint(methods=("GET",), roles=CAN_VIEW_STUDIES)
+@api_endpoint(methods=("GET",), roles=CAN_RETRIEVE_INSTANCES)
 def instance_retrieve(request: HttpRequest, study: str, series: str, instance: str) -> HttpResponse:
     return _retrieve(request, _instances(study, series, instance), "instance retrieved")
 

@@ -17,7 +17,7 @@ from medportal.streaming.routing import websocket_urlpatterns
 from tests.conftest import dicom_bytes, make_user, token_header
 
 ANONYMOUS, OUTSIDER = "anonymous", "outsider"
-PERSONAS = [ANONYMOUS, OUTSIDER, Role.TECHNOLOGIST, Role.RADIOLOGIST, Role.AUDITOR, Role.ADMIN]
+PERSONAS = [ANONYMOUS, OUTSIDER, Role.TECHNOLOGIST, Role.RADIOLOGIST, Role.AUDITOR, Role.ADMIN, Role.SERVICE]
 STAFF = {Role.TECHNOLOGIST, Role.RADIOLOGIST, Role.ADMIN}
 UPLOAD = STAFF
 VIEW = STAFF
@@ -25,14 +25,18 @@ DRAFT = STAFF
 EDIT = {Role.RADIOLOGIST}
 SIGN = {Role.RADIOLOGIST}
 AUDIT = {Role.AUDITOR, Role.ADMIN}
+# WADO-RS retrieve of the DICOM files: also the service accounts of workers on other hosts.
+RETRIEVE = VIEW | {Role.SERVICE}
 EVERYONE = set(PERSONAS)
+# A service account never holds a session (its backend refuses it): on pages it is anonymous.
+SESSIONLESS = {ANONYMOUS, Role.SERVICE}
 
 # route name -> (method, who may, kind); kind "page" (session), "api" (token) or "public".
 RULES: dict[str, tuple[str, set, str]] = {
     "login": ("GET", EVERYONE, "public"),
     "logout": ("POST", EVERYONE, "public"),
-    "login-second-factor": ("GET", EVERYONE - {ANONYMOUS}, "page"),
-    "totp-enrol": ("GET", EVERYONE - {ANONYMOUS}, "page"),
+    "login-second-factor": ("GET", EVERYONE - SESSIONLESS, "page"),
+    "totp-enrol": ("GET", EVERYONE - SESSIONLESS, "page"),
     "worklist": ("GET", VIEW, "page"),
     "upload": ("GET", UPLOAD, "page"),
     "sample-load": ("POST", UPLOAD, "page"),
@@ -59,20 +63,19 @@ RULES: dict[str, tuple[str, set, str]] = {
     "api-report-draft": ("POST", DRAFT, "api"),
     "api-report-sign": ("POST", SIGN, "api"),
     # DICOMweb: STOW-RS (POST on the studies routes) is for UPLOAD, the same roles as VIEW.
+    # WADO-RS retrieve of a study, series or instance is also for service accounts.
+    **{name: ("GET", RETRIEVE, "api") for name in ["dicomweb-study", "dicomweb-series", "dicomweb-instance"]},
     **{
         name: ("GET", VIEW, "api")
         for name in [
             "dicomweb-studies",
             "dicomweb-all-series",
             "dicomweb-all-instances",
-            "dicomweb-study",
             "dicomweb-study-metadata",
             "dicomweb-study-series",
             "dicomweb-study-instances",
-            "dicomweb-series",
             "dicomweb-series-metadata",
             "dicomweb-series-instances",
-            "dicomweb-instance",
             "dicomweb-instance-metadata",
             "dicomweb-instance-rendered",
             "dicomweb-frame-rendered",
@@ -152,8 +155,8 @@ def test_each_role_gets_the_expected_answer(name, world, client, settings):
             assert response.status_code < 400, f"{persona} on public {name}: {response.status_code}"
         elif persona in allowed:
             assert not denied, f"{persona} should reach {method} {name}, got {response.status_code}"
-        elif persona == ANONYMOUS:
-            assert denied, f"anonymous should not reach {method} {name}, got {response.status_code}"
+        elif persona == ANONYMOUS or (persona in SESSIONLESS and kind == "page"):
+            assert denied, f"{persona} should not reach {method} {name}, got {response.status_code}"
         else:
             assert response.status_code == 403, f"{persona} on {method} {name}: {response.status_code}"
 

@@ -46,8 +46,19 @@ class Stack:
         headers = {"Authorization": f"Token {token}"} if token else {}
         return httpx.Client(base_url=self.base_url, headers=headers, timeout=30)
 
-    def start_worker(self, *, pool: str = "prefork", concurrency: int = 1) -> subprocess.Popen:
+    def start_worker(
+        self,
+        *,
+        pool: str = "prefork",
+        concurrency: int = 1,
+        cwd: Path | None = None,
+        env: dict[str, str] | None = None,
+    ) -> subprocess.Popen:
+        """A Celery worker on the stack's queue; ``cwd`` and ``env`` (added to the stack's) let it
+        run as on another host: its own working directory, data folder and pixel source."""
         log = open(ARTIFACTS / f"worker-{self.env['MEDPORTAL_QUEUE']}.log", "ab")  # noqa: SIM115
+        # A worker started after another appends to the same log: wait for its own "ready.".
+        start = log.tell()
         worker = subprocess.Popen(
             [
                 sys.executable,
@@ -65,22 +76,25 @@ class Stack:
                 "--without-gossip",
                 "--without-mingle",
             ],
-            env=self.env,
-            cwd=ROOT,
+            env={**self.env, **(env or {})},
+            cwd=cwd or ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
         self.processes["worker"] = worker
-        wait_for_log(log.name, b"ready.", worker)
+        wait_for_log(log.name, b"ready.", worker, offset=start)
         return worker
 
 
-def wait_for_log(path: str, marker: bytes, process: subprocess.Popen, timeout: float = 120) -> None:
+def wait_for_log(
+    path: str, marker: bytes, process: subprocess.Popen, timeout: float = 120, offset: int = 0
+) -> None:
+    """Wait until ``marker`` appears in the log after byte ``offset``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             pytest.fail(f"process exited with {process.returncode}; see {path}")
-        if marker in Path(path).read_bytes():
+        if marker in Path(path).read_bytes()[offset:]:
             return
         time.sleep(0.2)
     pytest.fail(f"timed out waiting for {marker!r} in {path}")
