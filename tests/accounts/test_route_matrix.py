@@ -13,6 +13,7 @@ from medportal.asgi import application
 from medportal.imaging.ingest import IncomingFile
 from medportal.imaging.models import Instance
 from medportal.reporting.intake import studies_receive
+from medportal.reporting.models import ReportTemplate
 from medportal.streaming.routing import websocket_urlpatterns
 from tests.conftest import dicom_bytes, make_user, token_header
 
@@ -25,6 +26,7 @@ DRAFT = STAFF
 EDIT = {Role.RADIOLOGIST}
 SIGN = {Role.RADIOLOGIST}
 AUDIT = {Role.AUDITOR, Role.ADMIN}
+ADMIN = {Role.ADMIN}
 EVERYONE = set(PERSONAS)
 
 # route name -> (method, who may, kind); kind "page" (session), "api" (token) or "public".
@@ -51,6 +53,12 @@ RULES: dict[str, tuple[str, set, str]] = {
     "report-release": ("POST", EDIT, "page"),
     "report-assign": ("POST", {Role.ADMIN}, "page"),
     "worklist-next": ("POST", EDIT, "page"),
+    "template-list": ("GET", ADMIN, "page"),
+    "template-create": ("POST", ADMIN, "page"),
+    "template-import": ("POST", ADMIN, "page"),
+    "template-edit": ("POST", ADMIN, "page"),
+    "template-set-active": ("POST", ADMIN, "page"),
+    "template-delete": ("POST", ADMIN, "page"),
     "audit-list": ("GET", AUDIT, "page"),
     "audit-export-csv": ("GET", AUDIT, "page"),
     "api-studies": ("POST", UPLOAD, "api"),
@@ -113,7 +121,15 @@ def world(db):
     )
     report = reports[0]
     instance = Instance.objects.get(series__study=report.study)
-    kwargs = {"study_id": report.study_id, "report_id": report.pk, "instance_id": instance.pk}
+    template = ReportTemplate.objects.create(
+        name="CT chest", modality="CT", body_part="CHEST", findings="Normal."
+    )
+    kwargs = {
+        "study_id": report.study_id,
+        "report_id": report.pk,
+        "instance_id": instance.pk,
+        "template_id": template.pk,
+    }
     # DICOMweb routes name things by their UIDs.
     kwargs |= {
         "study": report.study.study_uid,
@@ -191,8 +207,10 @@ async def test_each_role_gets_the_expected_answer_on_websockets(name, settings):
         await communicator.disconnect()
 
 
-# Routes that show no patient data and change none: nothing to audit.
-NO_PATIENT_DATA = {"login", "logout", "upload", "login-second-factor", "totp-enrol"}
+# Routes that show no patient data and change none: nothing to audit. (The template pages hold
+# configuration, not patient data; each change to a template is audited, see tests/reporting/
+# test_template_pages.py.)
+NO_PATIENT_DATA = {"login", "logout", "upload", "login-second-factor", "totp-enrol", "template-list"}
 
 
 @pytest.mark.parametrize("name", sorted(set(RULES) - NO_PATIENT_DATA))
