@@ -25,6 +25,8 @@ def report_provenance(report: Report) -> dict:
         "model_id": report.model_id,
         "model_revision": report.model_revision,
         "prompt": report.prompt,
+        "template": report.template_name,
+        "instruction": report.draft_instruction,
         "generation_params": report.generation_params,
         "preprocessing": report.preprocessing,
         "time_to_first_token_ms": report.time_to_first_token_ms,

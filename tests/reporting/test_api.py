@@ -30,6 +30,8 @@ PROVENANCE_KEYS = {
     "model_id",
     "model_revision",
     "prompt",
+    "template",
+    "instruction",
     "generation_params",
     "preprocessing",
     "time_to_first_token_ms",
