@@ -14,6 +14,7 @@ from inference_worker.preprocessing import model_image, representative_instance
 from inference_worker.prompts import prompt_for
 from medportal.reporting import services
 from medportal.reporting.models import Report
+from medportal.reporting.template_library import template_for_study, template_sections
 from medportal.streaming.publish import ReportPublisher
 
 logger = logging.getLogger(__name__)
@@ -122,8 +123,18 @@ def _draft(
         study = report.study
         instance = representative_instance(study)
         modality = instance.series.modality or study.modality
+        template = template_for_study(modality=modality, body_part=study.body_part)
+        sections = template_sections(template)
         # The prompt first: a study MedGemma should not draft is refused before any image work.
-        prompt = prompt_for(modality=modality, body_part=study.body_part, indication=study.indication)
+        prompt = prompt_for(
+            modality=modality,
+            body_part=study.body_part,
+            indication=study.indication,
+            template_name=template.name if template else "",
+            template_instruction=template.prompt_instruction if template else "",
+            sections=sections,
+            radiologist_instruction=report.draft_instruction,
+        )
         image, preprocessing = model_image(instance, modality)
         generation = engine.stream(
             system=prompt.system,
@@ -157,6 +168,9 @@ def _draft(
                 ),
                 tokens_per_second=generation.tokens_per_second,
                 generated_tokens=generation.generated_tokens,
+                template_id=template.pk if template else None,
+                template_name=template.name if template else "",
+                sections=sections,
             ),
         )
         return "drafted" if finished else "superseded"

@@ -1,13 +1,21 @@
-"""Prompts, chosen by modality. Each has a version recorded with every draft."""
+"""The one place the draft's prompt is built: by modality, with the report template's
+instruction and sections, the clinical indication and the radiologist's request.
+Each prompt has a name and version recorded with every draft."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+from medportal.reporting.drafting_scope import SUPPORTED, scope_error
+
+__all__ = ["SUPPORTED", "Prompt", "UnsupportedStudy", "prompt_for", "prompt_safe"]
 
 SYSTEM_PROMPT = "You are an expert radiologist."
 
-_SECTIONS = "Write the report with a FINDINGS section and an IMPRESSION section."
+# Sections a report has without a template that says otherwise.
+DEFAULT_SECTIONS = ("Findings", "Impression")
 
 
 @dataclass(frozen=True)
@@ -15,9 +23,11 @@ class Prompt:
     name: str
     system: str
     instruction: str
+    template: str = ""  # the report template's name, when one was used
 
     def as_record(self) -> str:
-        return f"[{self.name}]\nSYSTEM: {self.system}\nUSER: {self.instruction}"
+        template = f"; template: {self.template}" if self.template else ""
+        return f"[{self.name}{template}]\nSYSTEM: {self.system}\nUSER: {self.instruction}"
 
 
 _INSTRUCTIONS = {
@@ -44,26 +54,43 @@ class UnsupportedStudy(Exception):
     """A study MedGemma 4B should not draft; the message says what it does draft."""
 
 
-SUPPORTED = "chest X-rays (CR/DX), CT and MR"
-_CHEST = {"", "CHEST", "THORAX", "LUNG"}
+def _sections_line(sections: Sequence[str]) -> str:
+    if tuple(sections) == DEFAULT_SECTIONS:
+        return "Write the report with a FINDINGS section and an IMPRESSION section."
+    names = ", ".join(name.upper() for name in sections)
+    return f"Write the report with these sections, in this order, each under its heading: {names}."
 
 
-def prompt_for(*, modality: str, body_part: str = "", indication: str = "") -> Prompt:
-    """The prompt for a study, or UnsupportedStudy rather than a report of the wrong kind."""
+def prompt_for(
+    *,
+    modality: str,
+    body_part: str = "",
+    indication: str = "",
+    template_name: str = "",
+    template_instruction: str = "",
+    sections: Sequence[str] = DEFAULT_SECTIONS,
+    radiologist_instruction: str = "",
+) -> Prompt:
+    """The prompt for a study, or UnsupportedStudy rather than a report of the wrong kind.
+
+    ``template_instruction`` and ``sections`` come from the report template chosen for the
+    study; ``radiologist_instruction`` is the radiologist's request for this draft. Text
+    typed by people has Gemma's control tokens removed before it joins the prompt.
+    """
     modality = (modality or "").upper()
-    if modality not in _INSTRUCTIONS:
-        raise UnsupportedStudy(
-            f"No AI draft: MedGemma drafts {SUPPORTED}; this study's modality is "
-            f"{modality or 'not given'}. Write the report by hand."
-        )
-    if modality in {"CR", "DX"} and body_part.upper() not in _CHEST:
-        raise UnsupportedStudy(
-            f"No AI draft: of radiographs, MedGemma drafts only the chest; this one is of the "
-            f"{body_part.lower()}. Write the report by hand."
-        )
+    refused = scope_error(modality, body_part)
+    if refused:
+        raise UnsupportedStudy(refused)
     name, template = _INSTRUCTIONS[modality]
     body = f" of the {body_part.lower()}" if body_part else ""
-    instruction = template.format(body=body)
+    lines = [template.format(body=body)]
     if indication.strip():
-        instruction += f"\nClinical indication: {prompt_safe(indication).strip()}"
-    return Prompt(name=name, system=SYSTEM_PROMPT, instruction=f"{instruction}\n{_SECTIONS}")
+        lines.append(f"Clinical indication: {prompt_safe(indication).strip()}")
+    if template_instruction.strip():
+        lines.append(prompt_safe(template_instruction).strip())
+    lines.append(_sections_line(sections))
+    if radiologist_instruction.strip():
+        lines.append(
+            f"The radiologist's request for this draft: {prompt_safe(radiologist_instruction).strip()}"
+        )
+    return Prompt(name=name, system=SYSTEM_PROMPT, instruction="\n".join(lines), template=template_name)

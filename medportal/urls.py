@@ -7,7 +7,7 @@ from medportal.audit import views as audit_views
 from medportal.imaging import dicomweb, export_views
 from medportal.imaging import views as imaging_views
 from medportal.reporting import api as reporting_api
-from medportal.reporting import dicomweb_store
+from medportal.reporting import dicomweb_store, template_views
 from medportal.reporting import views as reporting_views
 
 urlpatterns = [
@@ -37,6 +37,14 @@ urlpatterns = [
     path("reports/<int:report_id>/release/", reporting_views.report_release, name="report-release"),
     path("reports/<int:report_id>/assign/", reporting_views.report_assign, name="report-assign"),
     path("worklist/next/", reporting_views.worklist_next, name="worklist-next"),
+    path("templates/", template_views.template_list, name="template-list"),
+    path("templates/new/", template_views.template_create, name="template-create"),
+    path("templates/import/", template_views.template_import, name="template-import"),
+    path("templates/<int:template_id>/", template_views.template_edit, name="template-edit"),
+    path(
+        "templates/<int:template_id>/active/", template_views.template_set_active, name="template-set-active"
+    ),
+    path("templates/<int:template_id>/delete/", template_views.template_delete, name="template-delete"),
     path("audit/", audit_views.audit_list, name="audit-list"),
     path("audit/export.csv", audit_views.audit_export_csv, name="audit-export-csv"),
     # Automation API (token authentication).

@@ -46,3 +46,5 @@ CAN_CANCEL_REPORTS = (Role.RADIOLOGIST, Role.ADMIN)
 CAN_READ_AUDIT = (Role.AUDITOR, Role.ADMIN)
 # De-identified export: the images leave MedPortal, so not every role that views them may.
 CAN_EXPORT = (Role.RADIOLOGIST, Role.ADMIN)
+# Report templates (normal text and AI prompt instructions) are department configuration.
+CAN_MANAGE_TEMPLATES = (Role.ADMIN,)

@@ -98,6 +98,10 @@ class IndicationForm(forms.Form):
 
 
 class ReportEditForm(forms.Form):
+    # Technique and Comparison are shown where the report's template has them; a form without
+    # them leaves them as they are (see views.report_save).
+    technique = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    comparison = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
     findings = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 12}))
     impression = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 5}))
     version = forms.IntegerField(widget=forms.HiddenInput)

@@ -217,6 +217,15 @@ class ReportTemplate(models.Model):
 
     class Meta:
         ordering = ["modality", "body_part", "name"]
+        constraints = [
+            # The worker picks the most specific active template; two equally specific ones
+            # would make the choice arbitrary (checked first in template_library, with a message).
+            models.UniqueConstraint(
+                fields=["modality", "body_part"],
+                condition=models.Q(active=True),
+                name="one_active_template_per_modality_body_part",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name

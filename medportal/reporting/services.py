@@ -18,7 +18,7 @@ from medportal.celery import DRAFT_TASK
 from medportal.imaging.models import Study
 from medportal.reporting import lifecycle
 from medportal.reporting.lifecycle import OPEN, IllegalTransition, ReportError, transition
-from medportal.reporting.models import Addendum, Report, ReportStatus, ReportVersion
+from medportal.reporting.models import Addendum, Report, ReportStatus, ReportTemplate, ReportVersion
 from medportal.reporting.signals import report_changed, report_signed
 
 __all__ = ["IllegalTransition", "ReportError"]  # and the functions below
@@ -46,17 +46,50 @@ class DraftProvenance:
     time_to_first_token_ms: float | None = None
     tokens_per_second: float | None = None
     generated_tokens: int | None = None
+    # The report template the prompt was built with (None: no template matched the study),
+    # its name at the time, and the sections the prompt asked for, in order.
+    template_id: int | None = None
+    template_name: str = ""
+    sections: tuple[str, ...] = ("Findings", "Impression")
 
 
-_IMPRESSION = re.compile(r"^\W*impression\W*:?\s*", re.IGNORECASE | re.MULTILINE)
-_FINDINGS = re.compile(r"^\W*findings\W*:?\s*", re.IGNORECASE)
+@dataclass(frozen=True)
+class Sections:
+    technique: str = ""
+    comparison: str = ""
+    findings: str = ""
+    impression: str = ""
 
 
-def split_sections(text: str) -> tuple[str, str]:
-    """Findings and Impression of a drafted text; all of it is Findings without a heading."""
-    match = _IMPRESSION.search(text)
-    findings, impression = (text[: match.start()], text[match.end() :]) if match else (text, "")
-    return _FINDINGS.sub("", findings.strip(), count=1).strip(), impression.strip()
+_SECTION_NAMES = ("technique", "comparison", "findings", "impression")
+# A heading starts a line and is followed by a colon or the end of the line: "IMPRESSION:",
+# "**Findings:**", "Technique". "Impression of the heart ..." is a sentence, not a heading.
+_HEADING = re.compile(
+    r"^[^\w\n]*(?P<name>technique|comparison|findings?|impressions?)\b[^\w\n:]*(?::[^\w\n]*|$)",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
+def split_sections(text: str, *, sections: tuple[str, ...] = ("Findings", "Impression")) -> Sections:
+    """The sections of a drafted text, by their headings.
+
+    Only the headings of ``sections`` split the text (Findings and Impression always; Technique and
+    Comparison when the report's template has them); any other text stays where it is. Text before
+    the first heading, and all of it without headings, is Findings.
+    """
+    wanted = {name.lower() for name in sections} | {"findings", "impression"}
+    parts: dict[str, list[str]] = {name: [] for name in _SECTION_NAMES}
+    current, start = "findings", 0
+    for match in _HEADING.finditer(text):
+        name = match["name"].lower()
+        name = {"finding": "findings", "impressions": "impression"}.get(name, name)
+        if name not in wanted:
+            continue
+        parts[current].append(text[start : match.start()])
+        current, start = name, match.end()
+    parts[current].append(text[start:])
+    joined = {name: "\n\n".join(p.strip() for p in chunks if p.strip()) for name, chunks in parts.items()}
+    return Sections(**joined)
 
 
 def report_audit(
@@ -212,18 +245,26 @@ def draft_progress(*, claim: DraftClaim, text: str) -> bool:
 
 
 def draft_finish(*, claim: DraftClaim, text: str, provenance: DraftProvenance) -> bool:
-    findings, impression = split_sections(text)
+    sections = split_sections(text, sections=provenance.sections)
+    # A template deleted while the draft was written: its name stays on the report.
+    template_id = provenance.template_id
+    if template_id is not None and not ReportTemplate.objects.filter(pk=template_id).exists():
+        template_id = None
     with transaction.atomic():
         updated = _claimed(claim).update(
             status=lifecycle.finished_status(),
             draft_text=text,
-            findings=findings,
-            impression=impression,
+            technique=sections.technique,
+            comparison=sections.comparison,
+            findings=sections.findings,
+            impression=sections.impression,
             version=F("version") + 1,
             draft_finished_at=timezone.now(),
             model_id=provenance.model_id,
             model_revision=provenance.model_revision,
             prompt=provenance.prompt,
+            template_id=template_id,
+            template_name=provenance.template_name[:200],
             generation_params=provenance.generation_params,
             preprocessing=provenance.preprocessing,
             time_to_first_token_ms=provenance.time_to_first_token_ms,
@@ -237,14 +278,21 @@ def draft_finish(*, claim: DraftClaim, text: str, provenance: DraftProvenance) -
             report=report,
             number=report.version,
             source=ReportVersion.AI,
-            findings=findings,
-            impression=impression,
+            technique=sections.technique,
+            comparison=sections.comparison,
+            findings=sections.findings,
+            impression=sections.impression,
         )
         _audit_report(
             report,
             "AI draft written",
             action=Action.CREATE,
-            detail={"model_id": provenance.model_id, "attempt": claim.attempt, "claim": claim.number},
+            detail={
+                "model_id": provenance.model_id,
+                "attempt": claim.attempt,
+                "claim": claim.number,
+                **({"template": provenance.template_name} if provenance.template_name else {}),
+            },
         )
     return True
 

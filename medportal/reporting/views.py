@@ -43,6 +43,7 @@ from medportal.reporting.forms import (
 from medportal.reporting.intake import studies_receive
 from medportal.reporting.models import Report
 from medportal.reporting.selectors import WorklistParams, report_stream_path, worklist_page
+from medportal.reporting.template_library import template_for_study
 
 # (sort key, heading) in the order the worklist shows them.
 WORKLIST_COLUMNS = [
@@ -231,20 +232,52 @@ def sample_load(request: HttpRequest) -> HttpResponse:
     return redirect("study-detail", study_id=reports[0].study_id)
 
 
+def _editor(report: Report) -> dict:
+    """The editor's template, sections and starting text.
+
+    The template is the one the AI draft used, else the one the study matches. A report with
+    no text yet (no draft wanted, or the draft failed) starts from the template's normal text;
+    nothing is stored until the radiologist saves.
+    """
+    template = report.template
+    if template is None and report.is_editable:
+        study = report.study
+        template = template_for_study(modality=study.modality, body_part=study.body_part)
+    initial = {
+        "technique": report.technique,
+        "comparison": report.comparison,
+        "findings": report.findings,
+        "impression": report.impression,
+        "version": report.version,
+    }
+    blank = not any((report.technique, report.comparison, report.findings, report.impression))
+    prefilled = template is not None and report.version == 0 and blank and report.is_editable
+    if prefilled:
+        initial |= {
+            name: getattr(template, name) for name in ("technique", "comparison", "findings", "impression")
+        }
+    return {
+        "editor_template": template,
+        "prefilled_from": template if prefilled else None,
+        "show_technique": bool(report.technique or (template and template.has_technique)),
+        "show_comparison": bool(report.comparison or (template and template.has_comparison)),
+        "initial": initial,
+    }
+
+
 def _report_context(request: HttpRequest, report: Report, **extra) -> dict:
+    editor = _editor(report)
     return {
         "report": report,
         "study": report.study,
-        "edit_form": extra.pop("edit_form", None)
-        or ReportEditForm(
-            initial={"findings": report.findings, "impression": report.impression, "version": report.version}
-        ),
+        "edit_form": extra.pop("edit_form", None) or ReportEditForm(initial=editor.pop("initial")),
         "sign_form": extra.pop("sign_form", None) or SignForm(initial={"version": report.version}),
         "addendum_form": extra.pop("addendum_form", None) or AddendumForm(),
         "cancel_form": CancelForm(),
         "addenda": report.addenda.select_related("signed_by"),
         "stream_url": report_stream_path(report.pk),
         "needs_sign_code": totp_device(request.user) is not None,
+        **{key: value for key, value in editor.items() if key != "initial"},
         **extra,
     }
 
@@ -353,6 +386,9 @@ def report_save(request: HttpRequest, report_id: int) -> HttpResponse:
             user=request.user,
             findings=form.cleaned_data["findings"],
             impression=form.cleaned_data["impression"],
+            # Only when the editor showed them: otherwise they stay as they are.
+            technique=form.cleaned_data["technique"] if "technique" in request.POST else None,
+            comparison=form.cleaned_data["comparison"] if "comparison" in request.POST else None,
             expected_version=form.cleaned_data["version"],
             request=request,
         )

@@ -13,6 +13,7 @@ from medportal.asgi import application
 from medportal.imaging.ingest import IncomingFile
 from medportal.imaging.models import Instance
 from medportal.reporting.intake import studies_receive
+from medportal.reporting.models import ReportTemplate
 from medportal.streaming.routing import websocket_urlpatterns
 from tests.conftest import dicom_bytes, make_user, token_header
 
@@ -27,6 +28,7 @@ SIGN = {Role.RADIOLOGIST}
 AUDIT = {Role.AUDITOR, Role.ADMIN}
 # WADO-RS retrieve of the DICOM files: also the service accounts of workers on other hosts.
 RETRIEVE = VIEW | {Role.SERVICE}
+ADMIN = {Role.ADMIN}
 EVERYONE = set(PERSONAS)
 # A service account never holds a session (its backend refuses it): on pages it is anonymous.
 SESSIONLESS = {ANONYMOUS, Role.SERVICE}
@@ -55,6 +57,12 @@ RULES: dict[str, tuple[str, set, str]] = {
     "report-release": ("POST", EDIT, "page"),
     "report-assign": ("POST", {Role.ADMIN}, "page"),
     "worklist-next": ("POST", EDIT, "page"),
+    "template-list": ("GET", ADMIN, "page"),
+    "template-create": ("POST", ADMIN, "page"),
+    "template-import": ("POST", ADMIN, "page"),
+    "template-edit": ("POST", ADMIN, "page"),
+    "template-set-active": ("POST", ADMIN, "page"),
+    "template-delete": ("POST", ADMIN, "page"),
     "audit-list": ("GET", AUDIT, "page"),
     "audit-export-csv": ("GET", AUDIT, "page"),
     "api-studies": ("POST", UPLOAD, "api"),
@@ -116,7 +124,15 @@ def world(db):
     )
     report = reports[0]
     instance = Instance.objects.get(series__study=report.study)
-    kwargs = {"study_id": report.study_id, "report_id": report.pk, "instance_id": instance.pk}
+    template = ReportTemplate.objects.create(
+        name="CT chest", modality="CT", body_part="CHEST", findings="Normal."
+    )
+    kwargs = {
+        "study_id": report.study_id,
+        "report_id": report.pk,
+        "instance_id": instance.pk,
+        "template_id": template.pk,
+    }
     # DICOMweb routes name things by their UIDs.
     kwargs |= {
         "study": report.study.study_uid,
@@ -194,8 +210,10 @@ async def test_each_role_gets_the_expected_answer_on_websockets(name, settings):
         await communicator.disconnect()
 
 
-# Routes that show no patient data and change none: nothing to audit.
-NO_PATIENT_DATA = {"login", "logout", "upload", "login-second-factor", "totp-enrol"}
+# Routes that show no patient data and change none: nothing to audit. (The template pages hold
+# configuration, not patient data; each change to a template is audited, see tests/reporting/
+# test_template_pages.py.)
+NO_PATIENT_DATA = {"login", "logout", "upload", "login-second-factor", "totp-enrol", "template-list"}
 
 
 @pytest.mark.parametrize("name", sorted(set(RULES) - NO_PATIENT_DATA))
