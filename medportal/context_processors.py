@@ -8,6 +8,7 @@ from medportal.accounts.roles import (
     CAN_REQUEST_DRAFT,
     CAN_SIGN_REPORTS,
     CAN_UPLOAD,
+    CAN_VIEW_QUALITY,
     CAN_VIEW_STUDIES,
     has_role,
 )
@@ -27,5 +28,6 @@ def medportal(request):
             "cancel": has_role(user, *CAN_CANCEL_REPORTS),
             "read_audit": has_role(user, *CAN_READ_AUDIT),
             "export": has_role(user, *CAN_EXPORT),
+            "view_quality": has_role(user, *CAN_VIEW_QUALITY),
         },
     }

@@ -41,3 +41,5 @@ CAN_CANCEL_REPORTS = (Role.RADIOLOGIST, Role.ADMIN)
 CAN_READ_AUDIT = (Role.AUDITOR, Role.ADMIN)
 # De-identified export: the images leave MedPortal, so not every role that views them may.
 CAN_EXPORT = (Role.RADIOLOGIST, Role.ADMIN)
+# How far radiologists change the AI drafts, per model, modality and radiologist.
+CAN_VIEW_QUALITY = (Role.ADMIN,)
