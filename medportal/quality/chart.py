@@ -113,7 +113,7 @@ def share_chart(
                     x,
                     y,
                     f"{one.label}, {PERIOD_WORDS[period]} {stats.period.isoformat()}: "
-                    f"{text(value(stats))} ({stats.count} reports)",
+                    f"{text(value(stats))} ({stats.count} report{'' if stats.count == 1 else 's'})",
                 )
             )
         lines.append(

@@ -122,3 +122,31 @@ def test_durations_read_as_people_say_them():
     assert duration_text(12 * 60 + 5) == "12 min"
     assert duration_text(3 * 3600 + 20 * 60) == "3 h 20 min"
     assert duration_text(2 * 86400 + 4 * 3600 + 59) == "2 d 4 h"
+
+
+def test_a_period_without_reports_breaks_the_line():
+    from medportal.quality.chart import share_chart
+    from medportal.quality.selectors import GroupStats, TimeSeries
+
+    def point(day: int, share: float) -> GroupStats:
+        return GroupStats("m", 1, 0, 0, 1, 1, share, 60, period=D(2026, 3, day))
+
+    periods = [D(2026, 3, d) for d in (1, 2, 3, 4)]
+    chart = share_chart(
+        id="c",
+        title="t",
+        periods=periods,
+        period="day",
+        series=[TimeSeries("m", [point(1, 0.0), point(2, 1.0), point(4, 0.5)])],
+        value=lambda s: s.accepted_share,
+    )
+
+    (line,) = chart.lines
+    assert [word[0] for word in line.path.split() if word[0] in "ML"] == ["M", "L", "M"], line.path
+    assert [p.y for p in line.points] == [chart.bottom, chart.top, (chart.top + chart.bottom) / 2]
+    assert [p.x for p in line.points] == [
+        chart.left,
+        round(chart.left + (chart.right - chart.left) / 3, 1),
+        chart.right,
+    ]
+    assert line.points[2].text == "m, day 2026-03-04: 50% (1 report)"
