@@ -9,6 +9,7 @@ from medportal.accounts.roles import (
     CAN_REQUEST_DRAFT,
     CAN_SIGN_REPORTS,
     CAN_UPLOAD,
+    CAN_VIEW_QUALITY,
     CAN_VIEW_STUDIES,
     has_role,
 )
@@ -29,5 +30,6 @@ def medportal(request):
             "read_audit": has_role(user, *CAN_READ_AUDIT),
             "export": has_role(user, *CAN_EXPORT),
             "manage_templates": has_role(user, *CAN_MANAGE_TEMPLATES),
+            "view_quality": has_role(user, *CAN_VIEW_QUALITY),
         },
     }

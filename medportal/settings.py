@@ -88,6 +88,7 @@ INSTALLED_APPS = [
     "medportal.imaging",
     "medportal.reporting",
     "medportal.streaming",
+    "medportal.quality",
 ]
 
 MIDDLEWARE = [

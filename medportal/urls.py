@@ -6,6 +6,7 @@ from medportal.accounts import views as accounts_views
 from medportal.audit import views as audit_views
 from medportal.imaging import dicomweb, export_views
 from medportal.imaging import views as imaging_views
+from medportal.quality import views as quality_views
 from medportal.reporting import api as reporting_api
 from medportal.reporting import dicomweb_store, template_views
 from medportal.reporting import views as reporting_views
@@ -47,6 +48,8 @@ urlpatterns = [
     path("templates/<int:template_id>/delete/", template_views.template_delete, name="template-delete"),
     path("audit/", audit_views.audit_list, name="audit-list"),
     path("audit/export.csv", audit_views.audit_export_csv, name="audit-export-csv"),
+    path("quality/", quality_views.quality_page, name="quality"),
+    path("quality/export.csv", quality_views.quality_export_csv, name="quality-export-csv"),
     # Automation API (token authentication).
     path("api/studies/", reporting_api.studies_create, name="api-studies"),
     path("api/studies/<int:study_id>/", reporting_api.study_read, name="api-study"),

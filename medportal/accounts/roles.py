@@ -48,3 +48,5 @@ CAN_READ_AUDIT = (Role.AUDITOR, Role.ADMIN)
 CAN_EXPORT = (Role.RADIOLOGIST, Role.ADMIN)
 # Report templates (normal text and AI prompt instructions) are department configuration.
 CAN_MANAGE_TEMPLATES = (Role.ADMIN,)
+# How far radiologists change the AI drafts, per model, modality and radiologist.
+CAN_VIEW_QUALITY = (Role.ADMIN,)

@@ -65,6 +65,8 @@ RULES: dict[str, tuple[str, set, str]] = {
     "template-delete": ("POST", ADMIN, "page"),
     "audit-list": ("GET", AUDIT, "page"),
     "audit-export-csv": ("GET", AUDIT, "page"),
+    "quality": ("GET", {Role.ADMIN}, "page"),
+    "quality-export-csv": ("GET", {Role.ADMIN}, "page"),
     "api-studies": ("POST", UPLOAD, "api"),
     "api-study": ("GET", VIEW, "api"),
     "api-report": ("GET", VIEW, "api"),
