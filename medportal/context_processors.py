@@ -11,6 +11,7 @@ from medportal.accounts.roles import (
     CAN_VIEW_STUDIES,
     has_role,
 )
+from medportal.exports.pacs import pacs_destination
 
 
 def medportal(request):
@@ -28,4 +29,6 @@ def medportal(request):
             "read_audit": has_role(user, *CAN_READ_AUDIT),
             "export": has_role(user, *CAN_EXPORT),
         },
+        # "Send to PACS" is offered only where a PACS is configured.
+        "pacs_destination": str(pacs_destination() or ""),
     }

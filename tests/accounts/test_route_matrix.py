@@ -25,6 +25,9 @@ DRAFT = STAFF
 EDIT = {Role.RADIOLOGIST}
 SIGN = {Role.RADIOLOGIST}
 AUDIT = {Role.AUDITOR, Role.ADMIN}
+# A signed report leaving MedPortal (downloads, Send to PACS): radiologists and admins, as for
+# the de-identified export; technologists read reports on screen but do not send them out.
+EXPORT = {Role.RADIOLOGIST, Role.ADMIN}
 EVERYONE = set(PERSONAS)
 
 # route name -> (method, who may, kind); kind "page" (session), "api" (token) or "public".
@@ -50,6 +53,10 @@ RULES: dict[str, tuple[str, set, str]] = {
     "report-claim": ("POST", EDIT, "page"),
     "report-release": ("POST", EDIT, "page"),
     "report-assign": ("POST", {Role.ADMIN}, "page"),
+    "report-export-pdf": ("GET", EXPORT, "page"),
+    "report-export-fhir": ("GET", EXPORT, "page"),
+    "report-export-sr": ("GET", EXPORT, "page"),
+    "report-send-pacs": ("POST", EXPORT, "page"),
     "worklist-next": ("POST", EDIT, "page"),
     "audit-list": ("GET", AUDIT, "page"),
     "audit-export-csv": ("GET", AUDIT, "page"),
@@ -58,6 +65,9 @@ RULES: dict[str, tuple[str, set, str]] = {
     "api-report": ("GET", VIEW, "api"),
     "api-report-draft": ("POST", DRAFT, "api"),
     "api-report-sign": ("POST", SIGN, "api"),
+    "api-report-fhir": ("GET", EXPORT, "api"),
+    "api-report-pdf": ("GET", EXPORT, "api"),
+    "api-report-sr": ("GET", EXPORT, "api"),
     # DICOMweb: STOW-RS (POST on the studies routes) is for UPLOAD, the same roles as VIEW.
     **{
         name: ("GET", VIEW, "api")
