@@ -14,6 +14,7 @@ from medportal.reporting.intake import studies_receive
 from medportal.reporting.models import Report
 from medportal.reporting.services import DraftProvenance
 from tests.conftest import PASSWORD, dicom_bytes
+from tests.dicomweb_server import dicomweb_server  # noqa: F401 (a fixture: MedPortal as a STOW-RS PACS)
 
 DRAFT = (
     "FINDINGS: A 9 mm nodule in the right upper lobe.\nIMPRESSION: Pulmonary nodule, follow-up CT advised."
