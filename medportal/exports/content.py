@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Count
 
 from medportal.imaging.models import Patient, Series, Study
 from medportal.reporting.models import Addendum, Report
@@ -85,9 +86,9 @@ def signed_report(report: Report) -> SignedReport:
                 f"Only a signed report can be exported; this one is {report.get_status_display().lower()}."
             )
         addenda = list(report.addenda.select_related("signed_by").order_by("number"))
-        series = list(report.study.series.order_by("series_number", "id"))
-        for item in series:
-            item.instance_count = item.instances.count()
+        series = list(
+            report.study.series.annotate(instance_count=Count("instances")).order_by("series_number", "id")
+        )
     return SignedReport(
         report=report,
         study=report.study,

@@ -131,6 +131,8 @@ def _c_store(destination: PacsDestination, dataset: Dataset, timeout: float) -> 
         why = "it rejected the association" if assoc.is_rejected else "no association could be made"
         raise PacsError(f"The PACS ({destination}) could not be reached: {why}.")
     try:
+        if not assoc.accepted_contexts:
+            raise PacsError(f"The PACS ({destination}) does not accept {dataset.SOPClassUID.name} objects.")
         status = assoc.send_c_store(dataset)
     finally:
         assoc.release()

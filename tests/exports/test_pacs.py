@@ -1,5 +1,6 @@
 """Send to PACS, against real receivers started here: dcmtk's storescp (DIMSE C-STORE), a
-STOW-RS receiver on a socket, and MedPortal's own STOW-RS (which refuses an SR: no pixels)."""
+STOW-RS receiver on a socket, and MedPortal's own STOW-RS and C-STORE SCP (which refuse an SR:
+they take images only)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from medportal.audit.models import Action, AuditEvent, EventType, Outcome
 from tests.e2e.conftest import free_port
 from tests.exports.conftest import CT_STUDY_UID, FINDINGS, received_report, signed
 from tests.exports.stow_receiver import start_stow_receiver
+from tests.reporting.test_dimse import AE_TITLE, running_scp
 
 
 def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 20) -> None:
@@ -176,4 +178,22 @@ def test_a_pacs_that_refuses_the_sr_gives_its_reason(client, rita, medportal_pac
     )
     assert AuditEvent.objects.get(event_type=EventType.INSTANCES_STORED, object_type="report").outcome == (
         Outcome.SERIOUS_FAILURE
+    )
+
+
+def test_a_dimse_pacs_that_refuses_the_sr_gives_its_status_and_comment(
+    client, rita, transactional_db, settings, tmp_path
+):
+    """MedPortal's own C-STORE SCP as the PACS: it takes images only, and says so."""
+    report = signed(received_report(rita), rita)
+    with running_scp(tmp_path / "pacs-images") as scp:
+        settings.MEDPORTAL_PACS_HOST, settings.MEDPORTAL_PACS_PORT = "127.0.0.1", scp.port
+        settings.MEDPORTAL_PACS_AE = AE_TITLE
+
+        response = send(client, rita, report)
+
+    assert response.status_code == 502
+    assert (
+        f"The PACS (DICOM AE {AE_TITLE} at 127.0.0.1:{scp.port}) refused the report: status 0xC000"
+        " (DICOM file has no image (no Pixel Data))." in response.content.decode()
     )
