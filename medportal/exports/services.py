@@ -54,7 +54,16 @@ class Export:
     filename: str
 
 
-def _audit(report: Report, description: str, *, event_type, outcome=Outcome.SUCCESS, request, user, detail):
+def _audit(
+    report: Report,
+    description: str,
+    *,
+    event_type: EventType,
+    outcome: Outcome = Outcome.SUCCESS,
+    request,
+    user,
+    detail: dict,
+) -> None:
     audit_record(
         event_type=event_type,
         action=Action.READ,
@@ -69,7 +78,7 @@ def _audit(report: Report, description: str, *, event_type, outcome=Outcome.SUCC
     )
 
 
-def _signed(report: Report, *, what: str, event_type, request, user, detail: dict) -> SignedReport:
+def _signed(report: Report, *, what: str, event_type: EventType, request, user, detail: dict) -> SignedReport:
     try:
         return signed_report(report)
     except NotSigned as exc:
