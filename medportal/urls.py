@@ -4,6 +4,7 @@ from django.urls import path
 
 from medportal.accounts import views as accounts_views
 from medportal.audit import views as audit_views
+from medportal.exports import views as export_report_views
 from medportal.imaging import dicomweb, export_views
 from medportal.imaging import views as imaging_views
 from medportal.quality import views as quality_views
@@ -37,6 +38,22 @@ urlpatterns = [
     path("reports/<int:report_id>/claim/", reporting_views.report_claim, name="report-claim"),
     path("reports/<int:report_id>/release/", reporting_views.report_release, name="report-release"),
     path("reports/<int:report_id>/assign/", reporting_views.report_assign, name="report-assign"),
+    path(
+        "reports/<int:report_id>/export/report.pdf",
+        export_report_views.report_export_pdf,
+        name="report-export-pdf",
+    ),
+    path(
+        "reports/<int:report_id>/export/fhir.json",
+        export_report_views.report_export_fhir,
+        name="report-export-fhir",
+    ),
+    path(
+        "reports/<int:report_id>/export/sr.dcm", export_report_views.report_export_sr, name="report-export-sr"
+    ),
+    path(
+        "reports/<int:report_id>/export/pacs/", export_report_views.report_send_pacs, name="report-send-pacs"
+    ),
     path("worklist/next/", reporting_views.worklist_next, name="worklist-next"),
     path("templates/", template_views.template_list, name="template-list"),
     path("templates/new/", template_views.template_create, name="template-create"),
@@ -56,6 +73,9 @@ urlpatterns = [
     path("api/reports/<int:report_id>/", reporting_api.report_detail, name="api-report"),
     path("api/reports/<int:report_id>/draft/", reporting_api.report_draft, name="api-report-draft"),
     path("api/reports/<int:report_id>/sign/", reporting_api.report_sign, name="api-report-sign"),
+    path("api/reports/<int:report_id>/fhir/", export_report_views.api_report_fhir, name="api-report-fhir"),
+    path("api/reports/<int:report_id>/pdf/", export_report_views.api_report_pdf, name="api-report-pdf"),
+    path("api/reports/<int:report_id>/sr/", export_report_views.api_report_sr, name="api-report-sr"),
     path("admin/", admin.site.urls),
 ]
 

@@ -29,6 +29,9 @@ AUDIT = {Role.AUDITOR, Role.ADMIN}
 # WADO-RS retrieve of the DICOM files: also the service accounts of workers on other hosts.
 RETRIEVE = VIEW | {Role.SERVICE}
 ADMIN = {Role.ADMIN}
+# A signed report leaving MedPortal (downloads, Send to PACS): radiologists and admins, as for
+# the de-identified export; technologists read reports on screen but do not send them out.
+EXPORT = {Role.RADIOLOGIST, Role.ADMIN}
 EVERYONE = set(PERSONAS)
 # A service account never holds a session (its backend refuses it): on pages it is anonymous.
 SESSIONLESS = {ANONYMOUS, Role.SERVICE}
@@ -56,6 +59,10 @@ RULES: dict[str, tuple[str, set, str]] = {
     "report-claim": ("POST", EDIT, "page"),
     "report-release": ("POST", EDIT, "page"),
     "report-assign": ("POST", {Role.ADMIN}, "page"),
+    "report-export-pdf": ("GET", EXPORT, "page"),
+    "report-export-fhir": ("GET", EXPORT, "page"),
+    "report-export-sr": ("GET", EXPORT, "page"),
+    "report-send-pacs": ("POST", EXPORT, "page"),
     "worklist-next": ("POST", EDIT, "page"),
     "template-list": ("GET", ADMIN, "page"),
     "template-create": ("POST", ADMIN, "page"),
@@ -72,6 +79,9 @@ RULES: dict[str, tuple[str, set, str]] = {
     "api-report": ("GET", VIEW, "api"),
     "api-report-draft": ("POST", DRAFT, "api"),
     "api-report-sign": ("POST", SIGN, "api"),
+    "api-report-fhir": ("GET", EXPORT, "api"),
+    "api-report-pdf": ("GET", EXPORT, "api"),
+    "api-report-sr": ("GET", EXPORT, "api"),
     # DICOMweb: STOW-RS (POST on the studies routes) is for UPLOAD, the same roles as VIEW.
     # WADO-RS retrieve of a study, series or instance is also for service accounts.
     **{name: ("GET", RETRIEVE, "api") for name in ["dicomweb-study", "dicomweb-series", "dicomweb-instance"]},
