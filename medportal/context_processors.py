@@ -4,6 +4,7 @@ from medportal.accounts.roles import (
     CAN_CANCEL_REPORTS,
     CAN_EDIT_REPORTS,
     CAN_EXPORT,
+    CAN_MANAGE_INTERFACES,
     CAN_READ_AUDIT,
     CAN_REQUEST_DRAFT,
     CAN_SIGN_REPORTS,
@@ -27,5 +28,6 @@ def medportal(request):
             "cancel": has_role(user, *CAN_CANCEL_REPORTS),
             "read_audit": has_role(user, *CAN_READ_AUDIT),
             "export": has_role(user, *CAN_EXPORT),
+            "manage_interfaces": has_role(user, *CAN_MANAGE_INTERFACES),
         },
     }

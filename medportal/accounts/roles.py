@@ -41,3 +41,5 @@ CAN_CANCEL_REPORTS = (Role.RADIOLOGIST, Role.ADMIN)
 CAN_READ_AUDIT = (Role.AUDITOR, Role.ADMIN)
 # De-identified export: the images leave MedPortal, so not every role that views them may.
 CAN_EXPORT = (Role.RADIOLOGIST, Role.ADMIN)
+# Outbound interfaces (the HL7 outbox: what went to the EHR, resending what failed).
+CAN_MANAGE_INTERFACES = (Role.ADMIN,)

@@ -7,9 +7,11 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 
 from medportal.accounts.roles import Role
 from medportal.asgi import application
+from medportal.hl7.models import OutboundMessage
 from medportal.imaging.ingest import IncomingFile
 from medportal.imaging.models import Instance
 from medportal.reporting.intake import studies_receive
@@ -53,6 +55,8 @@ RULES: dict[str, tuple[str, set, str]] = {
     "worklist-next": ("POST", EDIT, "page"),
     "audit-list": ("GET", AUDIT, "page"),
     "audit-export-csv": ("GET", AUDIT, "page"),
+    "hl7-outbox": ("GET", {Role.ADMIN}, "page"),
+    "hl7-outbox-resend": ("POST", {Role.ADMIN}, "page"),
     "api-studies": ("POST", UPLOAD, "api"),
     "api-study": ("GET", VIEW, "api"),
     "api-report": ("GET", VIEW, "api"),
@@ -114,6 +118,10 @@ def world(db):
     report = reports[0]
     instance = Instance.objects.get(series__study=report.study)
     kwargs = {"study_id": report.study_id, "report_id": report.pk, "instance_id": instance.pk}
+    # An HL7 message that failed (the outbox's resend route names it).
+    kwargs["message_id"] = OutboundMessage.objects.create(
+        report=report, signed_at=timezone.now(), control_id="MATRIX1", payload="MSH|^~\\&\r", status="failed"
+    ).pk
     # DICOMweb routes name things by their UIDs.
     kwargs |= {
         "study": report.study.study_uid,

@@ -46,33 +46,54 @@ class Stack:
         headers = {"Authorization": f"Token {token}"} if token else {}
         return httpx.Client(base_url=self.base_url, headers=headers, timeout=30)
 
-    def start_worker(self, *, pool: str = "prefork", concurrency: int = 1) -> subprocess.Popen:
-        log = open(ARTIFACTS / f"worker-{self.env['MEDPORTAL_QUEUE']}.log", "ab")  # noqa: SIM115
-        worker = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "medportal",
-                "worker",
-                f"--pool={pool}",
-                f"--concurrency={concurrency}",
-                "-Q",
-                self.env["MEDPORTAL_QUEUE"],
-                "--loglevel=INFO",
-                "--without-heartbeat",
-                "--without-gossip",
-                "--without-mingle",
-            ],
-            env=self.env,
-            cwd=ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
+    def start_worker(
+        self,
+        *,
+        pool: str = "prefork",
+        concurrency: int = 1,
+        queues: list[str] | None = None,
+        name: str = "worker",
+    ) -> subprocess.Popen:
+        """A Celery worker on ``queues`` (the stack's draft queue by default), kept as ``name``."""
+        worker = start_celery_worker(
+            self.env, queues=queues or [self.env["MEDPORTAL_QUEUE"]], pool=pool, concurrency=concurrency
         )
-        self.processes["worker"] = worker
-        wait_for_log(log.name, b"ready.", worker)
+        self.processes[name] = worker
         return worker
+
+
+def start_celery_worker(
+    env: dict, *, queues: list[str], pool: str = "prefork", concurrency: int = 1
+) -> subprocess.Popen:
+    """A real ``celery worker`` process consuming ``queues``, started and ready (its log in
+    test-artifacts/worker-<first queue>.log)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    log = open(ARTIFACTS / f"worker-{queues[0]}.log", "ab")  # noqa: SIM115
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "medportal",
+            "worker",
+            f"--pool={pool}",
+            f"--concurrency={concurrency}",
+            "-Q",
+            ",".join(queues),
+            f"--hostname={queues[0]}@%h",
+            "--loglevel=INFO",
+            "--without-heartbeat",
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        env=env,
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    wait_for_log(log.name, b"ready.", worker)
+    return worker
 
 
 def wait_for_log(path: str, marker: bytes, process: subprocess.Popen, timeout: float = 120) -> None:
