@@ -316,7 +316,10 @@ def outbox_sweep(*, now: datetime.datetime | None = None, grace_seconds: int = 6
         logger.warning(
             "HL7: report %s (addendum %s) was signed without a message; queuing it", report_id, addendum_id
         )
-        message_queue(report_id=report_id, addendum_id=addendum_id)
+        try:
+            message_queue(report_id=report_id, addendum_id=addendum_id)
+        except Exception:  # one that cannot be built must not hold up the others
+            logger.exception("HL7: the message of report %s (addendum %s) failed", report_id, addendum_id)
     due = (
         OutboundMessage.objects.filter(
             status=PENDING, next_attempt_at__lte=now - datetime.timedelta(seconds=grace_seconds)
