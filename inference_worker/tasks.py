@@ -71,6 +71,15 @@ def _load_model() -> None:
         logger.error("%s", exc)
 
 
+def _takes_drafts(app) -> bool:
+    """Whether this worker may take drafts, and so needs the model: every worker registers every
+    task, but one that consumes nothing but the interfaces queue (HL7) never loads it."""
+    from django.conf import settings
+
+    consumed = set(app.amqp.queues.consume_from or ())
+    return not consumed or bool(consumed - {settings.MEDPORTAL_INTERFACES_QUEUE})
+
+
 def _forks(pool_cls) -> bool:
     from celery import concurrency
     from celery.concurrency.prefork import TaskPool as PreforkPool
@@ -83,19 +92,24 @@ def _forks(pool_cls) -> bool:
 def _load_model_at_start(sender=None, **kwargs) -> None:
     # The threads (and solo) pools run tasks in this process: load now, before "ready".
     # Prefork runs them in children: load there, after fork (CUDA does not survive fork).
-    if sender is not None and not _forks(sender.pool_cls):
+    if sender is not None and not _forks(sender.pool_cls) and _takes_drafts(sender.app):
         _load_model()
 
 
 @worker_process_init.connect
 def _load_model_in_child(**kwargs) -> None:
-    _load_model()
+    from medportal.celery import app
+
+    if _takes_drafts(app):
+        _load_model()
 
 
 @worker_ready.connect
 def _audit_start(sender=None, **kwargs) -> None:
     from medportal.audit.services import audit_application
 
+    if sender is not None and not _takes_drafts(sender.app):
+        return
     audit_application(
         description="Inference worker started", detail={"hostname": getattr(sender, "hostname", "")}
     )
@@ -105,6 +119,8 @@ def _audit_start(sender=None, **kwargs) -> None:
 def _audit_stop(sender=None, **kwargs) -> None:
     from medportal.audit.services import audit_application
 
+    if sender is not None and not _takes_drafts(sender.app):
+        return
     audit_application(
         description="Inference worker stopped", detail={"hostname": getattr(sender, "hostname", "")}
     )

@@ -9,6 +9,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "medportal.settings")
 
 app = Celery("medportal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.conf.imports = ("inference_worker.tasks",)
+# Every worker registers every task; the queues it consumes decide what it runs (and
+# inference_worker.tasks loads the model only in a worker that may take drafts).
+app.conf.imports = ("inference_worker.tasks", "medportal.hl7.tasks")
 
 DRAFT_TASK = "inference_worker.draft_report"

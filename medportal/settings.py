@@ -90,6 +90,7 @@ INSTALLED_APPS = [
     "medportal.streaming",
     "medportal.quality",
     "medportal.exports",
+    "medportal.hl7",
 ]
 
 MIDDLEWARE = [
@@ -227,6 +228,43 @@ CELERY_TASK_DEFAULT_QUEUE = os.environ.get("MEDPORTAL_QUEUE", "medportal")
 # A pool process loads the model before it reports alive; Celery's default of 4 s
 # would kill it (SIGKILL) and start another, for ever, while a large model loads.
 CELERY_WORKER_PROC_ALIVE_TIMEOUT = env_int("MEDPORTAL_MODEL_LOAD_TIMEOUT", 900)
+
+# Outbound interfaces (medportal.hl7: ORU^R01 of signed reports to the EHR) run on their own
+# queue and a small worker that never loads the model, so a slow EHR never holds up a draft.
+MEDPORTAL_INTERFACES_QUEUE = env_str("MEDPORTAL_INTERFACES_QUEUE", "interfaces")
+# The HL7 v2 receiver (MLLP over TCP). No host: nothing is queued, and the outbox page says so.
+MEDPORTAL_HL7_HOST = env_str("MEDPORTAL_HL7_HOST")
+MEDPORTAL_HL7_PORT = env_int("MEDPORTAL_HL7_PORT", 2575)
+MEDPORTAL_HL7_SENDING_APPLICATION = env_str("MEDPORTAL_HL7_SENDING_APPLICATION", "MEDPORTAL")
+MEDPORTAL_HL7_SENDING_FACILITY = env_str("MEDPORTAL_HL7_SENDING_FACILITY", "MEDPORTAL")
+MEDPORTAL_HL7_RECEIVING_APPLICATION = env_str("MEDPORTAL_HL7_RECEIVING_APPLICATION")
+MEDPORTAL_HL7_RECEIVING_FACILITY = env_str("MEDPORTAL_HL7_RECEIVING_FACILITY")
+# MSH-11: P production, T training, D debugging.
+MEDPORTAL_HL7_PROCESSING_ID = env_str("MEDPORTAL_HL7_PROCESSING_ID", "P")
+if MEDPORTAL_HL7_PROCESSING_ID not in ("P", "T", "D"):
+    raise ImproperlyConfigured(
+        f"MEDPORTAL_HL7_PROCESSING_ID must be P, T or D, not {MEDPORTAL_HL7_PROCESSING_ID!r}"
+    )
+# PID-3's assigning authority (the MRN's namespace at the receiving EHR); blank: none.
+MEDPORTAL_HL7_MRN_AUTHORITY = env_str("MEDPORTAL_HL7_MRN_AUTHORITY")
+# Seconds to connect and to wait for the ACK; attempts before a message fails, and the delay
+# before the first retry (doubling up to the cap).
+MEDPORTAL_HL7_ACK_TIMEOUT_SECONDS = max(1, env_int("MEDPORTAL_HL7_ACK_TIMEOUT_SECONDS", 30))
+MEDPORTAL_HL7_MAX_ATTEMPTS = max(1, env_int("MEDPORTAL_HL7_MAX_ATTEMPTS", 10))
+MEDPORTAL_HL7_RETRY_SECONDS = max(1, env_int("MEDPORTAL_HL7_RETRY_SECONDS", 10))
+MEDPORTAL_HL7_RETRY_MAX_SECONDS = max(1, env_int("MEDPORTAL_HL7_RETRY_MAX_SECONDS", 600))
+# The outbox sweep (run by the interfaces worker's beat): queues signatures whose message was
+# never created (a crash right after the signature committed) up to this many hours back, and
+# re-sends pending messages whose task was lost.
+MEDPORTAL_HL7_SWEEP_SECONDS = max(5, env_int("MEDPORTAL_HL7_SWEEP_SECONDS", 60))
+MEDPORTAL_HL7_CATCHUP_HOURS = env_int("MEDPORTAL_HL7_CATCHUP_HOURS", 24)
+CELERY_BEAT_SCHEDULE = {
+    "hl7-outbox-sweep": {
+        "task": "medportal.hl7.sweep",
+        "schedule": MEDPORTAL_HL7_SWEEP_SECONDS,
+        "options": {"queue": MEDPORTAL_INTERFACES_QUEUE, "expires": MEDPORTAL_HL7_SWEEP_SECONDS},
+    }
+}
 
 # The model: "google/medgemma-4b-it" (hub or cache, needs HF_TOKEN and the
 # accepted licence), a local path, or "tiny" (random weights, for tests and demos).

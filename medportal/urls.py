@@ -5,6 +5,7 @@ from django.urls import path
 from medportal.accounts import views as accounts_views
 from medportal.audit import views as audit_views
 from medportal.exports import views as export_report_views
+from medportal.hl7 import views as hl7_views
 from medportal.imaging import dicomweb, export_views
 from medportal.imaging import views as imaging_views
 from medportal.quality import views as quality_views
@@ -67,6 +68,8 @@ urlpatterns = [
     path("audit/export.csv", audit_views.audit_export_csv, name="audit-export-csv"),
     path("quality/", quality_views.quality_page, name="quality"),
     path("quality/export.csv", quality_views.quality_export_csv, name="quality-export-csv"),
+    path("interfaces/hl7/", hl7_views.outbox, name="hl7-outbox"),
+    path("interfaces/hl7/<int:message_id>/resend/", hl7_views.outbox_resend, name="hl7-outbox-resend"),
     # Automation API (token authentication).
     path("api/studies/", reporting_api.studies_create, name="api-studies"),
     path("api/studies/<int:study_id>/", reporting_api.study_read, name="api-study"),

@@ -50,3 +50,5 @@ CAN_EXPORT = (Role.RADIOLOGIST, Role.ADMIN)
 CAN_MANAGE_TEMPLATES = (Role.ADMIN,)
 # How far radiologists change the AI drafts, per model, modality and radiologist.
 CAN_VIEW_QUALITY = (Role.ADMIN,)
+# Outbound interfaces (the HL7 outbox: what went to the EHR, resending what failed).
+CAN_MANAGE_INTERFACES = (Role.ADMIN,)

@@ -7,9 +7,11 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 
 from medportal.accounts.roles import Role
 from medportal.asgi import application
+from medportal.hl7.models import OutboundMessage
 from medportal.imaging.ingest import IncomingFile
 from medportal.imaging.models import Instance
 from medportal.reporting.intake import studies_receive
@@ -74,6 +76,8 @@ RULES: dict[str, tuple[str, set, str]] = {
     "audit-export-csv": ("GET", AUDIT, "page"),
     "quality": ("GET", {Role.ADMIN}, "page"),
     "quality-export-csv": ("GET", {Role.ADMIN}, "page"),
+    "hl7-outbox": ("GET", {Role.ADMIN}, "page"),
+    "hl7-outbox-resend": ("POST", {Role.ADMIN}, "page"),
     "api-studies": ("POST", UPLOAD, "api"),
     "api-study": ("GET", VIEW, "api"),
     "api-report": ("GET", VIEW, "api"),
@@ -145,6 +149,10 @@ def world(db):
         "instance_id": instance.pk,
         "template_id": template.pk,
     }
+    # An HL7 message that failed (the outbox's resend route names it).
+    kwargs["message_id"] = OutboundMessage.objects.create(
+        report=report, signed_at=timezone.now(), control_id="MATRIX1", payload="MSH|^~\\&\r", status="failed"
+    ).pk
     # DICOMweb routes name things by their UIDs.
     kwargs |= {
         "study": report.study.study_uid,

@@ -53,37 +53,62 @@ class Stack:
         concurrency: int = 1,
         cwd: Path | None = None,
         env: dict[str, str] | None = None,
+        queues: list[str] | None = None,
+        name: str = "worker",
     ) -> subprocess.Popen:
-        """A Celery worker on the stack's queue; ``cwd`` and ``env`` (added to the stack's) let it
-        run as on another host: its own working directory, data folder and pixel source."""
-        log = open(ARTIFACTS / f"worker-{self.env['MEDPORTAL_QUEUE']}.log", "ab")  # noqa: SIM115
-        # A worker started after another appends to the same log: wait for its own "ready.".
-        start = log.tell()
-        worker = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "medportal",
-                "worker",
-                f"--pool={pool}",
-                f"--concurrency={concurrency}",
-                "-Q",
-                self.env["MEDPORTAL_QUEUE"],
-                "--loglevel=INFO",
-                "--without-heartbeat",
-                "--without-gossip",
-                "--without-mingle",
-            ],
-            env={**self.env, **(env or {})},
-            cwd=cwd or ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
+        """A Celery worker on ``queues`` (the stack's draft queue by default), kept as ``name``;
+        ``cwd`` and ``env`` (added to the stack's) let it run as on another host: its own
+        working directory, data folder and pixel source."""
+        worker = start_celery_worker(
+            {**self.env, **(env or {})},
+            queues=queues or [self.env["MEDPORTAL_QUEUE"]],
+            pool=pool,
+            concurrency=concurrency,
+            cwd=cwd,
         )
-        self.processes["worker"] = worker
-        wait_for_log(log.name, b"ready.", worker, offset=start)
+        self.processes[name] = worker
         return worker
+
+
+def start_celery_worker(
+    env: dict,
+    *,
+    queues: list[str],
+    pool: str = "prefork",
+    concurrency: int = 1,
+    cwd: Path | None = None,
+) -> subprocess.Popen:
+    """A real ``celery worker`` process consuming ``queues``, started and ready (its log in
+    test-artifacts/worker-<first queue>.log)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    log = open(ARTIFACTS / f"worker-{queues[0]}.log", "ab")  # noqa: SIM115
+    # A worker started after another appends to the same log: wait for its own "ready.".
+    start = log.tell()
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "medportal",
+            "worker",
+            f"--pool={pool}",
+            f"--concurrency={concurrency}",
+            "-Q",
+            ",".join(queues),
+            f"--hostname={queues[0]}@%h",
+            "--loglevel=INFO",
+            "--without-heartbeat",
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        env=env,
+        cwd=cwd or ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    wait_for_log(log.name, b"ready.", worker, offset=start)
+    return worker
 
 
 def wait_for_log(

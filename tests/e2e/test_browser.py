@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from playwright.sync_api import expect, sync_playwright
+from pypdf import PdfReader
 
 from medportal.reporting.models import Report, ReportStatus
 from tests.conftest import PASSWORD, dicom_path
@@ -49,7 +50,11 @@ def test_a_radiologist_uploads_watches_the_draft_stream_edits_and_signs(stack, r
     outcome.get_by_role("link").first.click()
 
     expect(page.locator(".images img").first).to_be_visible()
-    assert page.locator(".images img").first.evaluate("img => img.naturalWidth") > 0
+    # The image decoded (not merely an <img> in the page): fails on a broken image.
+    page.wait_for_function(
+        "() => { const img = document.querySelector('.images img');"
+        " return img && img.complete && img.naturalWidth > 0; }"
+    )
     expect(page.locator("#id_indication")).to_have_value("Trauma; rule out haemorrhage.")
 
     # Record every length the streamed text takes, to see it arrive piece by piece.
@@ -91,3 +96,22 @@ def test_a_radiologist_uploads_watches_the_draft_stream_edits_and_signs(stack, r
         "No intracranial haemorrhage.",
         "Normal CT head.",
     )
+
+    # A correction after sign-off is an addendum, signed again.
+    page.click("details.addendum-form summary")
+    page.fill("#report-addendum-form textarea", "Small left frontal scalp haematoma.")
+    page.fill("#report-addendum-form input[type=password]", PASSWORD)
+    page.click("#addendum-sign-button")
+    expect(page.locator("#addendum-1")).to_contain_text("Small left frontal scalp haematoma.")
+    expect(page.locator("#report-status")).to_have_text("Amended")
+
+    # The signed report leaves as a PDF with its addendum and the AI provenance.
+    with page.expect_download() as download:
+        page.click("#export-pdf")
+    pdf_path = ARTIFACTS / "browser-4-report.pdf"
+    download.value.save_as(pdf_path)
+    text = " ".join(" ".join(p.extract_text() for p in PdfReader(pdf_path).pages).split())
+    assert "No intracranial haemorrhage." in text and "Normal CT head." in text
+    assert "Small left frontal scalp haematoma." in text
+    assert "AI-assisted" in text and "tiny" in text
+    page.screenshot(path=ARTIFACTS / "browser-4-amended-exported.png", full_page=True)
