@@ -3,6 +3,7 @@ from django.conf import settings
 from medportal.accounts.roles import (
     CAN_EDIT_REPORTS,
     CAN_EXPORT,
+    CAN_OPERATE,
     CAN_READ_AUDIT,
     CAN_REQUEST_DRAFT,
     CAN_SIGN_REPORTS,
@@ -25,5 +26,6 @@ def medportal(request):
             "sign": has_role(user, *CAN_SIGN_REPORTS),
             "read_audit": has_role(user, *CAN_READ_AUDIT),
             "export": has_role(user, *CAN_EXPORT),
+            "operate": has_role(user, *CAN_OPERATE),
         },
     }

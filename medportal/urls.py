@@ -6,6 +6,7 @@ from medportal.accounts import views as accounts_views
 from medportal.audit import views as audit_views
 from medportal.imaging import dicomweb, export_views
 from medportal.imaging import views as imaging_views
+from medportal.operations import views as operations_views
 from medportal.reporting import api as reporting_api
 from medportal.reporting import dicomweb_store
 from medportal.reporting import views as reporting_views
@@ -37,6 +38,7 @@ urlpatterns = [
     path("worklist/next/", reporting_views.worklist_next, name="worklist-next"),
     path("audit/", audit_views.audit_list, name="audit-list"),
     path("audit/export.csv", audit_views.audit_export_csv, name="audit-export-csv"),
+    path("workers/", operations_views.workers_status, name="workers-status"),
     # Automation API (token authentication).
     path("api/studies/", reporting_api.studies_create, name="api-studies"),
     path("api/studies/<int:study_id>/", reporting_api.study_read, name="api-study"),

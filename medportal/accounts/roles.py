@@ -37,5 +37,7 @@ CAN_REQUEST_DRAFT = (Role.RADIOLOGIST, Role.TECHNOLOGIST, Role.ADMIN)
 CAN_EDIT_REPORTS = (Role.RADIOLOGIST,)
 CAN_SIGN_REPORTS = (Role.RADIOLOGIST,)
 CAN_READ_AUDIT = (Role.AUDITOR, Role.ADMIN)
+# The inference workers and their queues (the Workers page).
+CAN_OPERATE = (Role.ADMIN,)
 # De-identified export: the images leave MedPortal, so not every role that views them may.
 CAN_EXPORT = (Role.RADIOLOGIST, Role.ADMIN)

@@ -14,7 +14,7 @@ from medportal.accounts.roles import Role, has_role
 from medportal.accounts.second_factor import totp_device, totp_verify
 from medportal.audit.models import Action, EventType, Outcome
 from medportal.audit.services import audit_record
-from medportal.celery import DRAFT_TASK
+from medportal.celery import DRAFT_TASK, draft_queue
 from medportal.imaging.models import Study
 from medportal.reporting.models import Report, ReportStatus, ReportVersion
 from medportal.reporting.signals import report_changed
@@ -105,8 +105,10 @@ def draft_request(*, report: Report, user, request=None) -> Report:
             raise ReportError("This report is signed; it cannot be redrafted. Add an addendum instead.")
         if locked.status in (ReportStatus.QUEUED, ReportStatus.DRAFTING):
             raise ReportError("A draft is already in progress for this report.")
+        queue = draft_queue()
         Report.objects.filter(pk=locked.pk).update(
             status=ReportStatus.QUEUED,
+            draft_queue=queue,
             attempt=F("attempt") + 1,
             draft_claim=0,
             draft_text="",
@@ -121,7 +123,9 @@ def draft_request(*, report: Report, user, request=None) -> Report:
         locked.refresh_from_db()
         _audit_report(locked, "AI draft requested", action=Action.EXECUTE, request=request, user=user)
         attempt = locked.attempt
-        transaction.on_commit(lambda: current_app.send_task(DRAFT_TASK, args=[locked.pk, attempt]))
+        transaction.on_commit(
+            lambda: current_app.send_task(DRAFT_TASK, args=[locked.pk, attempt], queue=queue)
+        )
     return locked
 
 

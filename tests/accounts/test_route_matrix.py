@@ -51,6 +51,7 @@ RULES: dict[str, tuple[str, set, str]] = {
     "worklist-next": ("POST", EDIT, "page"),
     "audit-list": ("GET", AUDIT, "page"),
     "audit-export-csv": ("GET", AUDIT, "page"),
+    "workers-status": ("GET", {Role.ADMIN}, "page"),
     "api-studies": ("POST", UPLOAD, "api"),
     "api-study": ("GET", VIEW, "api"),
     "api-report": ("GET", VIEW, "api"),

@@ -46,8 +46,19 @@ class Stack:
         headers = {"Authorization": f"Token {token}"} if token else {}
         return httpx.Client(base_url=self.base_url, headers=headers, timeout=30)
 
-    def start_worker(self, *, pool: str = "prefork", concurrency: int = 1) -> subprocess.Popen:
-        log = open(ARTIFACTS / f"worker-{self.env['MEDPORTAL_QUEUE']}.log", "ab")  # noqa: SIM115
+    def start_worker(
+        self,
+        *,
+        pool: str = "prefork",
+        concurrency: int = 1,
+        queues: list[str] | None = None,
+        key: str = "worker",
+        node: str | None = None,
+    ) -> subprocess.Popen:
+        """A Celery worker consuming ``queues`` (the stack's queue by default), kept in
+        ``processes[key]``; another ``key`` starts one beside the others, with its own log and
+        ``node`` (its Celery node name, ``node@host``)."""
+        log = open(ARTIFACTS / f"{key}-{self.env['MEDPORTAL_QUEUE']}.log", "ab")  # noqa: SIM115
         worker = subprocess.Popen(
             [
                 sys.executable,
@@ -59,7 +70,8 @@ class Stack:
                 f"--pool={pool}",
                 f"--concurrency={concurrency}",
                 "-Q",
-                self.env["MEDPORTAL_QUEUE"],
+                ",".join(queues or [self.env["MEDPORTAL_QUEUE"]]),
+                *([f"--hostname={node}@%h"] if node else []),
                 "--loglevel=INFO",
                 "--without-heartbeat",
                 "--without-gossip",
@@ -70,7 +82,7 @@ class Stack:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-        self.processes["worker"] = worker
+        self.processes[key] = worker
         wait_for_log(log.name, b"ready.", worker)
         return worker
 
