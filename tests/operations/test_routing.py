@@ -25,9 +25,10 @@ from tests.queues import draft_args
 
 def test_the_mapping_reads_model_queue_pairs():
     assert model_queues_parse("") == {}
-    assert model_queues_parse(
-        " google/medgemma-4b-it=gpu-4b , google/medgemma-27b-it = gpu-27b,"
-    ) == {"google/medgemma-4b-it": "gpu-4b", "google/medgemma-27b-it": "gpu-27b"}
+    assert model_queues_parse(" google/medgemma-4b-it=gpu-4b , google/medgemma-27b-it = gpu-27b,") == {
+        "google/medgemma-4b-it": "gpu-4b",
+        "google/medgemma-27b-it": "gpu-27b",
+    }
     # A local path may hold "=": the queue is what follows the last one.
     assert model_queues_parse("/models/a=b=gpu.a_1") == {"/models/a=b": "gpu.a_1"}
 
