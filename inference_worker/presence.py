@@ -80,20 +80,25 @@ def stopping() -> None:
 
 
 def _device_and_memory(device: str) -> dict:
+    import psutil
+
+    facts = {"device": device, "memory_kind": "rss", "memory_used_bytes": psutil.Process().memory_info().rss}
     if device.startswith("cuda"):
         import torch
 
-        free, total = torch.cuda.mem_get_info()
-        return {
-            "device": f"cuda ({torch.cuda.get_device_name()})",
-            "memory_kind": "gpu",
-            "memory_used_bytes": int(torch.cuda.memory_reserved()),
-            "memory_total_bytes": int(total),
-            "device_used_bytes": int(total - free),
-        }
-    import psutil
-
-    return {"device": device, "memory_kind": "rss", "memory_used_bytes": psutil.Process().memory_info().rss}
+        # Read GPU memory only where this process already holds a CUDA context (the transformers
+        # engine). vLLM runs its model in a process of its own: asking from here would create a
+        # context (hundreds of MB of GPU memory) just to report; its worker shows resident memory.
+        if torch.cuda.is_initialized():
+            free, total = torch.cuda.mem_get_info()
+            facts = {
+                "device": f"cuda ({torch.cuda.get_device_name()})",
+                "memory_kind": "gpu",
+                "memory_used_bytes": int(torch.cuda.memory_reserved()),
+                "memory_total_bytes": int(total),
+                "device_used_bytes": int(total - free),
+            }
+    return facts
 
 
 def current_report(*, name: str, queues: list[str], capacity: int, pool: str, started_at: float):
