@@ -169,6 +169,11 @@ def load_engine() -> Engine:
     )
 
 
+def loaded_engine() -> Engine | None:
+    """The process's engine if it is loaded, without loading it."""
+    return _engine
+
+
 def get_engine() -> Engine:
     """The process's engine, loaded on first use: once per worker process, in the process
     that runs the drafts (never in one that forks afterwards: CUDA does not survive fork)."""

@@ -38,8 +38,10 @@ from celery.signals import (
     worker_process_shutdown,
     worker_ready,
     worker_shutdown,
+    worker_shutting_down,
 )
 
+from inference_worker import presence
 from medportal.celery import DRAFT_TASK
 
 logger = logging.getLogger(__name__)
@@ -69,6 +71,7 @@ def _load_model() -> None:
     except ModelLoadError as exc:
         # Each draft will fail visibly with this reason (and retry loading).
         logger.error("%s", exc)
+        presence.model_failed(str(exc))
 
 
 def _takes_drafts(app) -> bool:
@@ -92,16 +95,34 @@ def _forks(pool_cls) -> bool:
 def _load_model_at_start(sender=None, **kwargs) -> None:
     # The threads (and solo) pools run tasks in this process: load now, before "ready".
     # Prefork runs them in children: load there, after fork (CUDA does not survive fork).
-    if sender is not None and not _forks(sender.pool_cls) and _takes_drafts(sender.app):
+    # The report for the Workers page starts where the model lives, before it loads.
+    if sender is None or not _takes_drafts(sender.app):
+        return
+    presence.worker_facts_record(sender)
+    if not _forks(sender.pool_cls):
+        presence.reporter_start()
         _load_model()
 
 
 @worker_process_init.connect
-def _load_model_in_child(**kwargs) -> None:
+def _load_model_in_child(sender=None, **kwargs) -> None:
     from medportal.celery import app
 
+    # Prefork's pool processes (and the solo pool's, which is the main process: started above).
     if _takes_drafts(app):
+        presence.reporter_start(child_hostname=sender)
         _load_model()
+
+
+@worker_shutting_down.connect
+def _report_stopping(**kwargs) -> None:
+    presence.stopping()
+
+
+@worker_shutdown.connect
+@worker_process_shutdown.connect
+def _stop_reporting(**kwargs) -> None:
+    presence.reporter_stop()
 
 
 @worker_ready.connect
@@ -140,6 +161,7 @@ def draft_report(report_id: int, attempt: int) -> str:
     from inference_worker.drafting import draft_run
     from inference_worker.engine import get_engine
 
-    return draft_run(
-        report_id=report_id, attempt=attempt, engine_factory=get_engine, publisher=_get_publisher()
-    )
+    with presence.drafting():
+        return draft_run(
+            report_id=report_id, attempt=attempt, engine_factory=get_engine, publisher=_get_publisher()
+        )

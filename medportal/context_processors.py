@@ -6,6 +6,7 @@ from medportal.accounts.roles import (
     CAN_EXPORT,
     CAN_MANAGE_INTERFACES,
     CAN_MANAGE_TEMPLATES,
+    CAN_OPERATE,
     CAN_READ_AUDIT,
     CAN_REQUEST_DRAFT,
     CAN_SIGN_REPORTS,
@@ -34,6 +35,7 @@ def medportal(request):
             "manage_templates": has_role(user, *CAN_MANAGE_TEMPLATES),
             "view_quality": has_role(user, *CAN_VIEW_QUALITY),
             "manage_interfaces": has_role(user, *CAN_MANAGE_INTERFACES),
+            "operate": has_role(user, *CAN_OPERATE),
         },
         # "Send to PACS" is offered only where a PACS is configured.
         "pacs_destination": str(pacs_destination() or ""),

@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+from medportal.celery import worker_queues
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -54,12 +56,15 @@ def start_processes(env: dict, *, host: str, port: int, **popen) -> list[subproc
     MEDPORTAL_BATCH_SIZE studies at once in threads: see inference_worker/tasks.py), the
     interfaces worker (its own queue, no model: sends signed reports to the EHR over HL7, and
     runs the outbox sweep with -B) and the DICOM C-STORE SCP (on MEDPORTAL_DIMSE_PORT, default
-    11112, same host as the web server)."""
+    11112, same host as the web server).
+
+    The worker consumes the default queue and, when MEDPORTAL_MODEL_QUEUES gives its model a
+    pool queue, that one too: the one worker here serves every draft the web server sends."""
     web = [sys.executable, "-m", "daphne", "-b", host, "-p", str(port), "medportal.asgi:application"]
     worker = [
         sys.executable, "-m", "celery", "-A", "medportal", "worker", "--pool=threads",
         f"--concurrency={env.get('MEDPORTAL_BATCH_SIZE') or 4}",
-        "-Q", env.get("MEDPORTAL_QUEUE", "medportal"), "--loglevel=INFO",
+        "-Q", ",".join(worker_queues(env)), "--loglevel=INFO",
         # No worker-to-worker chatter in the process that generates (it shares the GIL).
         "--without-heartbeat", "--without-gossip", "--without-mingle",
     ]  # fmt: skip

@@ -12,6 +12,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from medportal.celery import DEFAULT_QUEUE, model_queues_parse
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -91,6 +93,7 @@ INSTALLED_APPS = [
     "medportal.quality",
     "medportal.exports",
     "medportal.hl7",
+    "medportal.operations",
 ]
 
 MIDDLEWARE = [
@@ -224,7 +227,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Above the longest draft, so an unacknowledged task is not redelivered while it still runs.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("MEDPORTAL_VISIBILITY_TIMEOUT", 3600)}
-CELERY_TASK_DEFAULT_QUEUE = os.environ.get("MEDPORTAL_QUEUE", "medportal")
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("MEDPORTAL_QUEUE") or DEFAULT_QUEUE
 # A pool process loads the model before it reports alive; Celery's default of 4 s
 # would kill it (SIGKILL) and start another, for ever, while a large model loads.
 CELERY_WORKER_PROC_ALIVE_TIMEOUT = env_int("MEDPORTAL_MODEL_LOAD_TIMEOUT", 900)
@@ -270,6 +273,16 @@ CELERY_BEAT_SCHEDULE = {
 # accepted licence), a local path, or "tiny" (random weights, for tests and demos).
 MEDPORTAL_MODEL = os.environ.get("MEDPORTAL_MODEL", "google/medgemma-4b-it")
 MEDPORTAL_MODEL_REVISION = os.environ.get("MEDPORTAL_MODEL_REVISION") or None
+# GPU pools: "model=queue,model=queue". A draft by a model listed here goes to that queue,
+# where only that pool's workers (``-Q <queue>``, that MEDPORTAL_MODEL) take it; any other
+# model's drafts go to the default queue above (medportal.celery.draft_queue).
+try:
+    MEDPORTAL_MODEL_QUEUES = model_queues_parse(env_str("MEDPORTAL_MODEL_QUEUES"))
+except ValueError as exc:
+    raise ImproperlyConfigured(f"MEDPORTAL_MODEL_QUEUES: {exc}") from None
+# How often each worker reports its model, device, memory and load (the Workers page);
+# a worker not heard from for three periods is shown as gone.
+MEDPORTAL_WORKER_REPORT_SECONDS = max(1, env_int("MEDPORTAL_WORKER_REPORT_SECONDS", 5))
 # "transformers" (default) or "vllm" (the optional extra, GPU only).
 MEDPORTAL_ENGINE = env_str("MEDPORTAL_ENGINE", "transformers")
 # Drafts one worker process generates at once (and its Celery threads: --concurrency).

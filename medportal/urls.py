@@ -8,6 +8,7 @@ from medportal.exports import views as export_report_views
 from medportal.hl7 import views as hl7_views
 from medportal.imaging import dicomweb, export_views
 from medportal.imaging import views as imaging_views
+from medportal.operations import views as operations_views
 from medportal.quality import views as quality_views
 from medportal.reporting import api as reporting_api
 from medportal.reporting import dicomweb_store, template_views
@@ -70,6 +71,7 @@ urlpatterns = [
     path("quality/export.csv", quality_views.quality_export_csv, name="quality-export-csv"),
     path("interfaces/hl7/", hl7_views.outbox, name="hl7-outbox"),
     path("interfaces/hl7/<int:message_id>/resend/", hl7_views.outbox_resend, name="hl7-outbox-resend"),
+    path("workers/", operations_views.workers_status, name="workers-status"),
     # Automation API (token authentication).
     path("api/studies/", reporting_api.studies_create, name="api-studies"),
     path("api/studies/<int:study_id>/", reporting_api.study_read, name="api-study"),

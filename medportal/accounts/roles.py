@@ -44,6 +44,8 @@ CAN_SIGN_REPORTS = (Role.RADIOLOGIST,)
 # Cancelling withdraws a study from reading (ordered in error, the order was cancelled).
 CAN_CANCEL_REPORTS = (Role.RADIOLOGIST, Role.ADMIN)
 CAN_READ_AUDIT = (Role.AUDITOR, Role.ADMIN)
+# The inference workers and their queues (the Workers page).
+CAN_OPERATE = (Role.ADMIN,)
 # De-identified export: the images leave MedPortal, so not every role that views them may.
 CAN_EXPORT = (Role.RADIOLOGIST, Role.ADMIN)
 # Report templates (normal text and AI prompt instructions) are department configuration.

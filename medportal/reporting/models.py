@@ -52,6 +52,9 @@ class Report(models.Model):
     tokens_per_second = models.FloatField(null=True, blank=True)
     generated_tokens = models.PositiveIntegerField(null=True, blank=True)
     draft_requested_at = models.DateTimeField(null=True, blank=True)
+    # The Celery queue the current draft was sent to (its model's GPU pool): the Workers
+    # page tells how long drafts have waited on each queue.
+    draft_queue = models.CharField(max_length=100, blank=True)
     draft_started_at = models.DateTimeField(null=True, blank=True)
     draft_finished_at = models.DateTimeField(null=True, blank=True)
 

@@ -14,7 +14,7 @@ from medportal.accounts.roles import Role, has_role
 from medportal.accounts.second_factor import totp_device, totp_verify
 from medportal.audit.models import Action, EventType, Outcome
 from medportal.audit.services import audit_record
-from medportal.celery import DRAFT_TASK
+from medportal.celery import DRAFT_TASK, draft_queue
 from medportal.imaging.models import Study
 from medportal.reporting import lifecycle
 from medportal.reporting.lifecycle import OPEN, IllegalTransition, ReportError, transition
@@ -139,8 +139,10 @@ def draft_request(*, report: Report, user, request=None, instruction: str = "") 
     with transaction.atomic():
         locked = Report.objects.select_for_update().select_related("study__patient").get(pk=report.pk)
         status = transition(locked.status, "request_draft")
+        queue = draft_queue()
         Report.objects.filter(pk=locked.pk).update(
             status=status,
+            draft_queue=queue,
             draft_instruction=instruction.strip()[:2000],
             attempt=F("attempt") + 1,
             draft_claim=0,
@@ -163,7 +165,9 @@ def draft_request(*, report: Report, user, request=None, instruction: str = "") 
             detail={"instruction": locked.draft_instruction} if locked.draft_instruction else None,
         )
         attempt = locked.attempt
-        transaction.on_commit(lambda: current_app.send_task(DRAFT_TASK, args=[locked.pk, attempt]))
+        transaction.on_commit(
+            lambda: current_app.send_task(DRAFT_TASK, args=[locked.pk, attempt], queue=queue)
+        )
     return locked
 
 

@@ -78,6 +78,7 @@ RULES: dict[str, tuple[str, set, str]] = {
     "quality-export-csv": ("GET", {Role.ADMIN}, "page"),
     "hl7-outbox": ("GET", {Role.ADMIN}, "page"),
     "hl7-outbox-resend": ("POST", {Role.ADMIN}, "page"),
+    "workers-status": ("GET", {Role.ADMIN}, "page"),
     "api-studies": ("POST", UPLOAD, "api"),
     "api-study": ("GET", VIEW, "api"),
     "api-report": ("GET", VIEW, "api"),

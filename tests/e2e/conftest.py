@@ -55,16 +55,19 @@ class Stack:
         env: dict[str, str] | None = None,
         queues: list[str] | None = None,
         name: str = "worker",
+        node: str | None = None,
     ) -> subprocess.Popen:
-        """A Celery worker on ``queues`` (the stack's draft queue by default), kept as ``name``;
-        ``cwd`` and ``env`` (added to the stack's) let it run as on another host: its own
-        working directory, data folder and pixel source."""
+        """A Celery worker on ``queues`` (the stack's draft queue by default), kept as
+        ``processes[name]``; another ``name`` starts one beside the others, with ``node`` its
+        Celery node name (``node@host``). ``cwd`` and ``env`` (added to the stack's) let it run
+        as on another host: its own working directory, data folder and pixel source."""
         worker = start_celery_worker(
             {**self.env, **(env or {})},
             queues=queues or [self.env["MEDPORTAL_QUEUE"]],
             pool=pool,
             concurrency=concurrency,
             cwd=cwd,
+            node=node,
         )
         self.processes[name] = worker
         return worker
@@ -77,9 +80,10 @@ def start_celery_worker(
     pool: str = "prefork",
     concurrency: int = 1,
     cwd: Path | None = None,
+    node: str | None = None,
 ) -> subprocess.Popen:
     """A real ``celery worker`` process consuming ``queues``, started and ready (its log in
-    test-artifacts/worker-<first queue>.log)."""
+    test-artifacts/worker-<first queue>.log; its node name ``node``, else the first queue)."""
     ARTIFACTS.mkdir(exist_ok=True)
     log = open(ARTIFACTS / f"worker-{queues[0]}.log", "ab")  # noqa: SIM115
     # A worker started after another appends to the same log: wait for its own "ready.".
@@ -96,7 +100,7 @@ def start_celery_worker(
             f"--concurrency={concurrency}",
             "-Q",
             ",".join(queues),
-            f"--hostname={queues[0]}@%h",
+            f"--hostname={node or queues[0]}@%h",
             "--loglevel=INFO",
             "--without-heartbeat",
             "--without-gossip",
