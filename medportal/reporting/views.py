@@ -248,7 +248,7 @@ QUIET_SAVE_HEADER = "X-MedPortal-Save"
 
 
 def _report_context(request: HttpRequest, report: Report, **extra) -> dict:
-    ai_draft = report_ai_draft(report)
+    ai_draft = report_ai_draft(report) if report.is_editable else None
     return {
         "report": report,
         "study": report.study,

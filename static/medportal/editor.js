@@ -46,6 +46,7 @@ function setUpEditor(form) {
     }
     const sent = editorText(form);
     setAutosaveStatus("Saving…");
+    editor.lastStatus = 0;
     editor.saving = htmx
       .ajax("POST", form.getAttribute("hx-post"), {
         source: form,
@@ -55,7 +56,9 @@ function setUpEditor(form) {
       })
       .then(() => {
         if (!document.body.contains(form)) return;  // refused: the panel says why
-        if (editor.lastStatus === 200) {
+        if (editor.lastStatus === 0) {
+          editor.schedule();  // queued behind another request (Save, a sign-off): try again later
+        } else if (editor.lastStatus === 200) {
           editor.saved = sent;
           showLocalTimes(document.getElementById("autosave-status") || document.body);
         } else {

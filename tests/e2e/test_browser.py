@@ -49,7 +49,8 @@ def test_a_radiologist_uploads_watches_the_draft_stream_edits_and_signs(stack, r
     outcome.get_by_role("link").first.click()
 
     expect(page.locator(".images img").first).to_be_visible()
-    assert page.locator(".images img").first.evaluate("img => img.naturalWidth") > 0
+    # Visible is not loaded: the server renders the image, slowly on a busy machine.
+    page.wait_for_function("() => document.querySelector('.images img').naturalWidth > 0", timeout=30_000)
     expect(page.locator("#id_indication")).to_have_value("Trauma; rule out haemorrhage.")
 
     # Record every length the streamed text takes, to see it arrive piece by piece.
