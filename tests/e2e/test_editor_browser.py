@@ -169,6 +169,8 @@ def test_a_radiologist_edits_beside_the_ai_draft_with_autosave_and_keys(
     )
     expect(findings).to_have_value("Ravi's findings.")
     expect(page.locator("#unsaved-text")).to_contain_text("zebra quokka lost?")
+    page.locator("#report-panel").scroll_into_view_if_needed()
+    page.screenshot(path=ARTIFACTS / "editor-conflict.png", caret="initial")
     assert Report.objects.get(pk=report.pk).version == 4
 
     # Ctrl+Enter from the editor: the last words are saved and the password field takes focus;
