@@ -104,7 +104,18 @@ class ReportEditForm(forms.Form):
     comparison = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
     findings = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 12}))
     impression = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 5}))
-    version = forms.IntegerField(widget=forms.HiddenInput)
+    # Its own id: each save (autosave too) sends the new version number back to this input.
+    version = forms.IntegerField(widget=forms.HiddenInput(attrs={"id": "edit-version"}))
+
+
+class DraftRequestForm(forms.Form):
+    instruction = forms.CharField(
+        label="Extra instruction for the AI",
+        required=False,
+        max_length=2000,
+        widget=forms.TextInput(attrs={"placeholder": "Optional, e.g. “be brief”, “describe the lung bases”"}),
+        error_messages={"max_length": "The instruction is too long: at most %(limit_value)d characters."},
+    )
 
 
 class SignForm(forms.Form):
@@ -118,7 +129,7 @@ class SignForm(forms.Form):
         max_length=8,
         widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
     )
-    version = forms.IntegerField(widget=forms.HiddenInput)
+    version = forms.IntegerField(widget=forms.HiddenInput(attrs={"id": "sign-version"}))
 
 
 class AddendumForm(SignForm):

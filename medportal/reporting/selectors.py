@@ -12,7 +12,9 @@ from django.utils import timezone
 
 from medportal.imaging.models import Patient, Priority, Study
 from medportal.reporting import lifecycle
-from medportal.reporting.models import Report
+from medportal.reporting.diff import DiffPiece, is_changed, text_diff
+from medportal.reporting.models import Report, ReportVersion
+from medportal.reporting.services import split_sections
 
 
 def report_stream_path(report_id: int) -> str:
@@ -33,6 +35,61 @@ def report_snapshot(*, report_id: int) -> dict:
         "failure_reason": report.failure_reason,
         "version": report.version,
     }
+
+
+# -- the editor: the AI draft beside the working text ----------------------------------
+
+# The sections a report's text has, in the order a report shows them.
+SECTIONS = [
+    ("technique", "Technique"),
+    ("comparison", "Comparison"),
+    ("findings", "Findings"),
+    ("impression", "Impression"),
+]
+
+
+def report_ai_draft(report: Report) -> dict[str, str] | None:
+    """The sections of the current attempt's AI draft, as the worker wrote them; None when
+    this attempt has no finished draft (never asked, still drafting, failed)."""
+    if report.status in (lifecycle.S.QUEUED, lifecycle.S.DRAFTING) or not report.draft_requested_at:
+        return None
+    version = (
+        ReportVersion.objects.filter(
+            report=report, source=ReportVersion.AI, created_at__gte=report.draft_requested_at
+        )
+        .order_by("number")
+        .first()
+    )
+    if version is not None:
+        return {name: getattr(version, name) for name, _ in SECTIONS}
+    if report.model_id and not report.versions.filter(source=ReportVersion.AI).exists():
+        # Drafted before each draft was kept as a version: the draft's text is all there is.
+        findings, impression = split_sections(report.draft_text)
+        return {"technique": "", "comparison": "", "findings": findings, "impression": impression}
+    return None
+
+
+@dataclass(frozen=True)
+class SectionChange:
+    name: str
+    label: str
+    ai_text: str
+    pieces: list[DiffPiece]
+
+    @property
+    def changed(self) -> bool:
+        return is_changed(self.pieces)
+
+
+def report_changes(report: Report, ai_draft: dict[str, str] | None) -> list[SectionChange]:
+    """Each section that either the AI draft or the report has, with the word diff between them."""
+    if ai_draft is None:
+        return []
+    return [
+        SectionChange(name, label, ai_draft[name], text_diff(ai_draft[name], getattr(report, name)))
+        for name, label in SECTIONS
+        if ai_draft[name] or getattr(report, name)
+    ]
 
 
 # -- the worklist -----------------------------------------------------------------------

@@ -7,7 +7,9 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
+from django_htmx.http import reswap
 
 from medportal.accounts.access import role_required
 from medportal.accounts.roles import (
@@ -33,6 +35,7 @@ from medportal.reporting.forms import (
     AddendumForm,
     AssignForm,
     CancelForm,
+    DraftRequestForm,
     IndicationForm,
     ReportEditForm,
     SignForm,
@@ -42,7 +45,13 @@ from medportal.reporting.forms import (
 )
 from medportal.reporting.intake import studies_receive
 from medportal.reporting.models import Report
-from medportal.reporting.selectors import WorklistParams, report_stream_path, worklist_page
+from medportal.reporting.selectors import (
+    WorklistParams,
+    report_ai_draft,
+    report_changes,
+    report_stream_path,
+    worklist_page,
+)
 from medportal.reporting.template_library import template_for_study
 
 # (sort key, heading) in the order the worklist shows them.
@@ -265,11 +274,22 @@ def _editor(report: Report) -> dict:
     }
 
 
+# The editor saves itself this long after the last keystroke (static/medportal/editor.js).
+AUTOSAVE_MS = 4000
+# Sent by the editor's own saves (autosave, Ctrl+S): the answer carries the new version and
+# the changes only, and leaves the text being typed alone.
+QUIET_SAVE_HEADER = "X-MedPortal-Save"
+
+
 def _report_context(request: HttpRequest, report: Report, **extra) -> dict:
     editor = _editor(report)
+    ai_draft = report_ai_draft(report) if report.is_editable else None
     return {
         "report": report,
         "study": report.study,
+        "ai_draft": ai_draft,
+        "changes": report_changes(report, ai_draft),
+        "draft_form": extra.pop("draft_form", None) or DraftRequestForm(),
         "edit_form": extra.pop("edit_form", None) or ReportEditForm(initial=editor.pop("initial")),
         "sign_form": extra.pop("sign_form", None) or SignForm(initial={"version": report.version}),
         "addendum_form": extra.pop("addendum_form", None) or AddendumForm(),
@@ -277,7 +297,8 @@ def _report_context(request: HttpRequest, report: Report, **extra) -> dict:
         "addenda": report.addenda.select_related("signed_by"),
         "stream_url": report_stream_path(report.pk),
         "needs_sign_code": totp_device(request.user) is not None,
-        **{key: value for key, value in editor.items() if key != "initial"},
+        **editor,
+        "autosave_ms": AUTOSAVE_MS,
         **extra,
     }
 
@@ -364,10 +385,18 @@ def study_indication(request: HttpRequest, study_id: int) -> HttpResponse:
 @require_POST
 def report_draft(request: HttpRequest, report_id: int) -> HttpResponse:
     report = _report_or_404(report_id)
+    form = DraftRequestForm(request.POST)
+    if not form.is_valid():
+        return _report_panel(request, report, status=400, errors=_form_errors(form), draft_form=form)
     try:
-        services.draft_request(report=report, user=request.user, request=request)
+        services.draft_request(
+            report=report,
+            user=request.user,
+            instruction=form.cleaned_data["instruction"],
+            request=request,
+        )
     except services.ReportError as exc:
-        return _report_panel(request, report, status=409, errors=[str(exc)])
+        return _report_panel(request, report, status=409, errors=[str(exc)], draft_form=form)
     return _report_panel(request, report)
 
 
@@ -375,11 +404,18 @@ def report_draft(request: HttpRequest, report_id: int) -> HttpResponse:
 @require_POST
 def report_save(request: HttpRequest, report_id: int) -> HttpResponse:
     report = _report_or_404(report_id)
+    quiet = bool(request.htmx) and request.headers.get(QUIET_SAVE_HEADER) in ("auto", "keyboard")
+
+    def refused(response: HttpResponse) -> HttpResponse:
+        # A quiet save asked for no swap; a refusal replaces the panel so its message is seen.
+        return reswap(response, "innerHTML") if quiet else response
+
     form = ReportEditForm(request.POST)
     if not form.is_valid():
-        return _report_panel(
-            request, report, status=400, errors=["The form was incomplete; reload the page."]
+        return refused(
+            _report_panel(request, report, status=400, errors=["The form was incomplete; reload the page."])
         )
+    was_signable = report.is_signable
     try:
         services.report_save(
             report=report,
@@ -393,9 +429,16 @@ def report_save(request: HttpRequest, report_id: int) -> HttpResponse:
             request=request,
         )
     except services.ReportConflict as exc:
-        return _report_panel(request, exc.report, status=409, errors=[str(exc)])
+        # The newer text goes into the editor; what this user typed stays shown, to copy from.
+        return refused(
+            _report_panel(request, exc.report, status=409, errors=[str(exc)], unsaved=form.cleaned_data)
+        )
     except services.ReportError as exc:
-        return _report_panel(request, report, status=409, errors=[str(exc)])
+        return refused(_report_panel(request, report, status=409, errors=[str(exc)]))
+    if quiet:
+        report.refresh_from_db()
+        context = _report_context(request, report, saved_at=timezone.now(), sign_appeared=not was_signable)
+        return reswap(render(request, "reporting/study_detail.html#report-saved", context), "none")
     if not request.htmx:
         messages.success(request, "Saved.")
     return _report_panel(request, report, saved=True)

@@ -1,10 +1,32 @@
-// MedPortal's few behaviours: the draft stream, the live worklist, the upload progress bar, the theme.
+// MedPortal's few behaviours: the draft stream, the live worklist, the upload progress bar, the theme, Alt+N.
 "use strict";
 
-(function () {
-  const theme = localStorage.getItem("medportal-theme");
-  if (theme) document.documentElement.dataset.theme = theme;
-})();
+// The theme: the one chosen with the toggle on this browser (set by theme.js before the page
+// paints), else the system's (prefers-color-scheme, in medportal.css).
+function currentTheme() {
+  const chosen = document.documentElement.dataset.theme;
+  if (chosen) return chosen;
+  return window.matchMedia("(prefers-color-scheme: light)").matches ? "light" : "dark";
+}
+
+function labelThemeToggle(toggle) {
+  const other = currentTheme() === "dark" ? "light" : "dark";
+  toggle.textContent = other === "light" ? "Light theme" : "Dark theme";
+  toggle.title = `Switch to the ${other} theme (remembered on this browser)`;
+}
+
+// Alt+N: "Next study" (claim and open the next one), from anywhere but a text field other
+// than the report's own editor, where a letter key must stay a letter.
+document.addEventListener("keydown", (event) => {
+  if (!event.altKey || event.ctrlKey || event.metaKey || event.code !== "KeyN") return;
+  const target = event.target;
+  const field = target.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName);
+  if (field && !target.closest("#report-edit-form")) return;
+  const button = document.getElementById("next-study");
+  if (!button || !button.form) return;
+  event.preventDefault();
+  button.form.requestSubmit(button);
+});
 
 // Follows one report's draft over a websocket. The server sends a snapshot of the
 // database's text first, then chunks {stream, seq, offset, text}. A chunk that
@@ -153,11 +175,15 @@ function setUpUploadProgress(root) {
 
 document.addEventListener("DOMContentLoaded", () => {
   const toggle = document.getElementById("theme-toggle");
-  if (toggle) toggle.addEventListener("click", () => {
-    const next = document.documentElement.dataset.theme === "dark" ? "light" : "dark";
-    document.documentElement.dataset.theme = next;
-    localStorage.setItem("medportal-theme", next);
-  });
+  if (toggle) {
+    labelThemeToggle(toggle);
+    toggle.addEventListener("click", () => {
+      const next = currentTheme() === "dark" ? "light" : "dark";
+      document.documentElement.dataset.theme = next;
+      localStorage.setItem("medportal-theme", next);
+      labelThemeToggle(toggle);
+    });
+  }
   htmx.onLoad((element) => {
     const panels = element.matches && element.matches(".report-panel") ? [element] : element.querySelectorAll(".report-panel");
     panels.forEach(followDraft);

@@ -50,10 +50,12 @@ def test_a_radiologist_uploads_watches_the_draft_stream_edits_and_signs(stack, r
     outcome.get_by_role("link").first.click()
 
     expect(page.locator(".images img").first).to_be_visible()
-    # The image decoded (not merely an <img> in the page): fails on a broken image.
+    # The image decoded (not merely an <img> in the page); the server renders it, slowly on a
+    # busy machine.
     page.wait_for_function(
         "() => { const img = document.querySelector('.images img');"
-        " return img && img.complete && img.naturalWidth > 0; }"
+        " return img && img.complete && img.naturalWidth > 0; }",
+        timeout=30_000,
     )
     expect(page.locator("#id_indication")).to_have_value("Trauma; rule out haemorrhage.")
 
