@@ -119,12 +119,13 @@ def test_the_page_shows_each_live_worker_with_its_model_device_memory_load_and_q
     assert re.fullmatch(r"\d s ago", text(pool_worker["seen"]))
     assert text(pool_worker["name"]) == f"{name} thread, pid {threads_worker.pid}"
 
-    # The stack's prefork worker: its pool process holds the model and reports (capacity 1).
+    # The stack's prefork worker (node "<its queue>@host"): its pool process holds the model and
+    # reports (capacity 1).
     prefork_pid = stack.processes["worker"].pid
     (prefork_name,) = [
         n
         for n in rows.rows
-        if n.startswith(f"celery@{host}/")
+        if n.startswith(f"{stack.env['MEDPORTAL_QUEUE']}@{host}/")
         and n != name
         and text(rows.rows[n]["queues"]) == stack.env["MEDPORTAL_QUEUE"]
     ]
