@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.template.loader import render_to_string
 from django.utils import timezone
+from PIL import ImageFile
 
 from medportal.exports.content import SignedReport
 
@@ -26,5 +27,8 @@ def report_pdf(content: SignedReport) -> bytes:
         from weasyprint import HTML
     except OSError as exc:  # the Python package is there, the system's Pango is not
         raise PdfUnavailable(f"PDF export needs the Pango library on the server: {exc}") from None
+    # Importing WeasyPrint sets Pillow's process-wide LOAD_TRUNCATED_IMAGES; ingest relies on
+    # Pillow refusing a truncated PNG or JPEG, and a report PDF holds no images.
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
     html = render_to_string("exports/report_pdf.html", {"c": content, "printed_at": timezone.localtime()})
     return HTML(string=html, url_fetcher=_no_fetching).write_pdf()

@@ -9,6 +9,7 @@ import pytest
 from medportal.exports.content import NotSigned
 from medportal.exports.content import signed_report as signed_report_of
 from medportal.exports.pdf import report_pdf
+from medportal.imaging.ingest import IncomingFile, IngestError, parse_file
 from medportal.reporting.provenance import provenance_line
 from tests.exports.conftest import (
     COMPARISON,
@@ -22,6 +23,7 @@ from tests.exports.conftest import (
     received_report,
     signed,
 )
+from tests.imaging.test_ingest import picture
 
 
 def test_the_pdf_names_the_institution_patient_study_text_signer_and_ai_provenance(signed_report):
@@ -92,3 +94,11 @@ def test_an_unsigned_report_has_no_pdf(rita):
 
     with pytest.raises(NotSigned, match="Only a signed report can be exported; this one is awaiting draft"):
         signed_report_of(report)
+
+
+@pytest.mark.django_db
+def test_after_a_pdf_a_truncated_picture_upload_is_still_refused(signed_report):
+    # WeasyPrint's import makes Pillow accept truncated images process-wide; ingest must not.
+    report_pdf(signed_report_of(signed_report))
+    with pytest.raises(IngestError, match="image cannot be decoded"):
+        parse_file(IncomingFile("broken.png", picture("PNG")[:60]))
