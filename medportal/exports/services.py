@@ -11,11 +11,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from medportal.audit.models import Action, EventType, Outcome
-from medportal.audit.services import audit_record
 from medportal.exports import dicom_sr, fhir, pdf
 from medportal.exports.content import NotSigned, SignedReport, signed_report
 from medportal.exports.pacs import PacsError, pacs_destination, pacs_send
 from medportal.reporting.models import Report
+from medportal.reporting.services import report_audit
 
 
 class ExportRefused(Exception):
@@ -64,16 +64,14 @@ def _audit(
     user,
     detail: dict,
 ) -> None:
-    audit_record(
+    report_audit(
+        report,
+        description,
         event_type=event_type,
         action=Action.READ,
-        description=description,
         outcome=outcome,
         request=request,
         user=user,
-        **report.study.audit_identifiers(),
-        object_type="report",
-        object_id=report.pk,
         detail=detail,
     )
 

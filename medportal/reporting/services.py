@@ -101,11 +101,12 @@ def report_audit(
     user=None,
     outcome: Outcome = Outcome.SUCCESS,
     detail: dict | None = None,
+    event_type: EventType = EventType.PATIENT_RECORD,
 ) -> None:
     """Record an access to (or a refused action on) a report, with its patient and study."""
     study = report.study
     audit_record(
-        event_type=EventType.PATIENT_RECORD,
+        event_type=event_type,
         action=action,
         description=description,
         outcome=outcome,
