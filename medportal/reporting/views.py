@@ -377,7 +377,7 @@ def study_indication(request: HttpRequest, study_id: int) -> HttpResponse:
         )
         messages.success(request, "Clinical indication saved; it goes into the next draft's prompt.")
     else:
-        messages.error(request, "; ".join(e for errors in form.errors.values() for e in errors))
+        messages.error(request, "; ".join(_form_errors(form)))
     return redirect("study-detail", study_id=study.pk)
 
 
