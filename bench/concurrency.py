@@ -243,7 +243,7 @@ def start_stack(args, work: Path) -> tuple[dict, object, str]:
             "shell",
             "-c",
             "from django.contrib.auth import get_user_model; from tests.conftest import make_user; "
-            "from medportal.accounts.roles import Role; get_user_model().objects.filter(username='bench')"
+            "from medportal.access.roles import Role; get_user_model().objects.filter(username='bench')"
             ".exists() or make_user('bench', Role.RADIOLOGIST)",
         ],
         env=env,

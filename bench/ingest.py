@@ -170,8 +170,8 @@ def main() -> None:
     from django.urls import Resolver404, resolve
     from pydicom.uid import generate_uid
 
+    from medportal.access.roles import Role
     from medportal.accounts.models import ApiToken
-    from medportal.accounts.roles import Role
 
     user, _ = User.objects.get_or_create(username="bench-ingest")
     user.groups.add(Group.objects.get_or_create(name=Role.TECHNOLOGIST.value)[0])

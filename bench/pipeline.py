@@ -156,7 +156,7 @@ def main() -> None:
             *manage,
             "shell",
             "-c",
-            "from tests.conftest import make_user; from medportal.accounts.roles import Role; "
+            "from tests.conftest import make_user; from medportal.access.roles import Role; "
             "make_user('bench', Role.RADIOLOGIST)",
         ],
         env=env,

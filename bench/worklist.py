@@ -208,7 +208,7 @@ def seed(studies: int, rng: random.Random) -> None:
     from django.contrib.auth.models import Group, User
     from django.db import connection, transaction
 
-    from medportal.accounts.roles import Role
+    from medportal.access.roles import Role
     from medportal.imaging.models import Patient, Study
     from medportal.reporting.models import Report
 

@@ -1,6 +1,6 @@
 from django.conf import settings
 
-from medportal.accounts.roles import (
+from medportal.access.roles import (
     CAN_CANCEL_REPORTS,
     CAN_EDIT_REPORTS,
     CAN_EXPORT,

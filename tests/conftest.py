@@ -8,8 +8,8 @@ import pytest
 from django.contrib.auth.models import Group, User
 from pydicom.data import get_testdata_file
 
+from medportal.access.roles import Role
 from medportal.accounts.models import ApiToken
-from medportal.accounts.roles import Role
 
 PASSWORD = "correct horse battery staple"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib.auth.backends import ModelBackend
 
-from medportal.accounts.roles import Role
+from medportal.access.roles import Role
 
 
 class PeopleModelBackend(ModelBackend):

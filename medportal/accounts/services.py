@@ -8,8 +8,8 @@ from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from medportal.access.roles import Role
 from medportal.accounts.models import ApiToken
-from medportal.accounts.roles import Role
 from medportal.audit.models import Action, EventType
 from medportal.audit.services import audit_record
 

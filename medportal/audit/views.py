@@ -4,8 +4,8 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 
-from medportal.accounts.access import role_required
-from medportal.accounts.roles import CAN_READ_AUDIT
+from medportal.access.guards import role_required
+from medportal.access.roles import CAN_READ_AUDIT
 from medportal.audit.forms import AuditFilterForm
 from medportal.audit.models import Action, EventType
 from medportal.audit.selectors import audit_events, patient_accessors

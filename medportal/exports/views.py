@@ -8,8 +8,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from medportal.accounts.access import ApiError, api_endpoint, role_required
-from medportal.accounts.roles import CAN_EXPORT
+from medportal.access.guards import role_required
+from medportal.access.roles import CAN_EXPORT
+from medportal.accounts.api_access import ApiError, api_endpoint
 from medportal.exports.services import Export, ExportRefused, report_export, report_send_to_pacs
 from medportal.reporting.models import Report
 

@@ -10,8 +10,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from medportal.accounts.access import role_required
-from medportal.accounts.roles import CAN_MANAGE_INTERFACES
+from medportal.access.guards import role_required
+from medportal.access.roles import CAN_MANAGE_INTERFACES
 from medportal.audit.models import Action, EventType
 from medportal.audit.services import audit_record
 from medportal.hl7.models import OutboundMessage

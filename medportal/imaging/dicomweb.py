@@ -15,8 +15,8 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, Stream
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
-from medportal.accounts.access import ApiError, api_endpoint
-from medportal.accounts.roles import CAN_RETRIEVE_INSTANCES, CAN_VIEW_STUDIES
+from medportal.access.roles import CAN_RETRIEVE_INSTANCES, CAN_VIEW_STUDIES
+from medportal.accounts.api_access import ApiError, api_endpoint
 from medportal.audit.models import Action, EventType
 from medportal.audit.services import audit_record
 from medportal.imaging import dicomweb_query as qido

@@ -6,8 +6,8 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 
-from medportal.accounts.access import role_required
-from medportal.accounts.roles import CAN_EXPORT
+from medportal.access.guards import role_required
+from medportal.access.roles import CAN_EXPORT
 from medportal.imaging.deidentify import DeidentificationRefused, DeidOptions, study_deidentified_zip
 from medportal.imaging.models import Study
 

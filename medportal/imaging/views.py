@@ -8,8 +8,8 @@ from django.http import (
 from django.shortcuts import get_object_or_404, render
 from django.utils.cache import patch_vary_headers
 
-from medportal.accounts.access import role_required
-from medportal.accounts.roles import CAN_VIEW_STUDIES
+from medportal.access.guards import role_required
+from medportal.access.roles import CAN_VIEW_STUDIES
 from medportal.audit.models import Action, EventType
 from medportal.audit.services import audit_record
 from medportal.imaging.header import instance_header

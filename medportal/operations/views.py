@@ -1,8 +1,8 @@
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from medportal.accounts.access import role_required
-from medportal.accounts.roles import CAN_OPERATE
+from medportal.access.guards import role_required
+from medportal.access.roles import CAN_OPERATE
 from medportal.audit.models import Action, EventType
 from medportal.audit.services import audit_record
 from medportal.operations.selectors import fleet_status

@@ -7,8 +7,8 @@ import csv
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from medportal.accounts.access import role_required
-from medportal.accounts.roles import CAN_VIEW_QUALITY
+from medportal.access.guards import role_required
+from medportal.access.roles import CAN_VIEW_QUALITY
 from medportal.audit.models import Action, EventType
 from medportal.audit.services import audit_record
 from medportal.quality.chart import share_chart

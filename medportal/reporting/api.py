@@ -6,8 +6,7 @@ from django.http import HttpRequest, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 
-from medportal.accounts.access import ApiError, api_endpoint, api_json_body
-from medportal.accounts.roles import (
+from medportal.access.roles import (
     CAN_EDIT_REPORTS,
     CAN_REQUEST_DRAFT,
     CAN_SIGN_REPORTS,
@@ -15,6 +14,7 @@ from medportal.accounts.roles import (
     CAN_VIEW_STUDIES,
     has_role,
 )
+from medportal.accounts.api_access import ApiError, api_endpoint, api_json_body
 from medportal.audit.models import Action
 from medportal.imaging.ingest import IncomingFile, IngestError
 from medportal.imaging.models import Priority, Study

@@ -19,8 +19,8 @@ import pydicom
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
-from medportal.accounts.access import ApiError, api_endpoint
-from medportal.accounts.roles import CAN_UPLOAD
+from medportal.access.roles import CAN_UPLOAD
+from medportal.accounts.api_access import ApiError, api_endpoint
 from medportal.audit.models import Action, EventType
 from medportal.audit.services import audit_record
 from medportal.imaging import dicomweb_json as dj

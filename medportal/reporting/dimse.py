@@ -35,7 +35,7 @@ from pynetdicom import AE, AllStoragePresentationContexts, evt
 from pynetdicom.sop_class import Verification
 from pynetdicom.transport import ThreadedAssociationServer
 
-from medportal.accounts.roles import Role
+from medportal.access.roles import Role
 from medportal.imaging.ingest import IncomingFile, IngestError
 from medportal.reporting.intake import studies_receive
 from medportal.reporting.models import Report, ReportStatus

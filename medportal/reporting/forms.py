@@ -2,7 +2,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 
-from medportal.accounts.roles import Role
+from medportal.access.roles import Role
 from medportal.imaging.ingest import IMAGE_MODALITIES
 from medportal.imaging.models import Priority
 from medportal.reporting.models import ReportStatus

@@ -10,7 +10,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from medportal.accounts.roles import Role, has_role
+from medportal.access.roles import Role, has_role
 from medportal.accounts.second_factor import totp_device, totp_verify
 from medportal.audit.models import Action, EventType, Outcome
 from medportal.audit.services import audit_record

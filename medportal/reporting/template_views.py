@@ -11,8 +11,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from medportal.accounts.access import role_required
-from medportal.accounts.roles import CAN_MANAGE_TEMPLATES
+from medportal.access.guards import role_required
+from medportal.access.roles import CAN_MANAGE_TEMPLATES
 from medportal.reporting import template_library
 from medportal.reporting.models import ReportTemplate
 from medportal.reporting.mrrt import MrrtError

@@ -11,8 +11,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import reswap
 
-from medportal.accounts.access import role_required
-from medportal.accounts.roles import (
+from medportal.access.guards import role_required
+from medportal.access.roles import (
     CAN_CANCEL_REPORTS,
     CAN_EDIT_REPORTS,
     CAN_REQUEST_DRAFT,

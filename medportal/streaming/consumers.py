@@ -6,7 +6,7 @@ from __future__ import annotations
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from medportal.accounts.roles import CAN_VIEW_STUDIES, has_role
+from medportal.access.roles import CAN_VIEW_STUDIES, has_role
 from medportal.audit.models import Action, EventType, Outcome
 from medportal.audit.services import audit_record
 from medportal.reporting.models import Report

@@ -9,7 +9,7 @@ from channels.testing import WebsocketCommunicator
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
-from medportal.accounts.roles import Role
+from medportal.access.roles import Role
 from medportal.asgi import application
 from medportal.hl7.models import OutboundMessage
 from medportal.imaging.ingest import IncomingFile

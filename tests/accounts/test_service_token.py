@@ -9,7 +9,7 @@ from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
-from medportal.accounts.roles import Role, roles_of
+from medportal.access.roles import Role, roles_of
 from medportal.audit.models import Action, AuditEvent, EventType
 from medportal.imaging.ingest import IncomingFile
 from medportal.imaging.models import Instance

@@ -16,7 +16,7 @@ import pytest
 import redis
 from django.conf import settings
 
-from medportal.accounts.roles import Role
+from medportal.access.roles import Role
 from medportal.reporting.models import Report, ReportStatus
 from tests.conftest import PASSWORD, make_user, token_header
 from tests.e2e.test_faults import upload, wait_for

@@ -9,7 +9,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.urls import reverse
 
-from medportal.accounts.roles import Role
+from medportal.access.roles import Role
 from medportal.hl7.message import escape, parse_ack
 from medportal.hl7.models import MessageStatus, OutboundMessage
 from medportal.hl7.services import message_queue

@@ -14,7 +14,7 @@ from PIL import Image
 
 from inference_worker.pixel_source import PixelSourceError, instance_bytes
 from inference_worker.preprocessing import model_image
-from medportal.accounts.roles import Role
+from medportal.access.roles import Role
 from medportal.accounts.services import service_token_issue
 from medportal.audit.models import AuditEvent, EventType
 from medportal.imaging.ingest import IncomingFile

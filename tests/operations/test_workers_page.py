@@ -9,7 +9,7 @@ import redis
 from django.conf import settings
 from django.urls import reverse
 
-from medportal.accounts.roles import Role
+from medportal.access.roles import Role
 from medportal.audit.models import AuditEvent, EventType
 from medportal.operations.presence import WorkerReport
 from medportal.operations.services import worker_presence_clear, worker_presence_record

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydicom.uid import generate_uid
 
-from medportal.accounts.roles import Role
+from medportal.access.roles import Role
 from medportal.imaging.models import Patient, Study
 from medportal.reporting import services
 from medportal.reporting.models import Report

@@ -9,7 +9,7 @@ import re
 import pytest
 from django.urls import reverse
 
-from medportal.accounts.roles import Role
+from medportal.access.roles import Role
 from medportal.audit.models import AuditEvent, EventType
 from tests.conftest import make_user
 from tests.quality.conftest import DRAFT_MEASURED, drafted, edited, new_report

@@ -27,7 +27,7 @@ from django.conf import settings
 from PIL import Image
 from pydicom.uid import generate_uid
 
-from medportal.accounts.roles import Role, has_role
+from medportal.access.roles import Role, has_role
 from medportal.audit.models import Action, AuditEvent, EventType, Outcome
 from medportal.imaging.models import Instance, Series, Study
 from medportal.imaging.pixels import display_array, png_bytes

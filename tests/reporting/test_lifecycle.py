@@ -7,7 +7,7 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 from django.urls import reverse
 
-from medportal.accounts.roles import Role
+from medportal.access.roles import Role
 from medportal.audit.models import AuditEvent, Outcome
 from medportal.reporting import lifecycle, services
 from medportal.reporting.lifecycle import IllegalTransition, ReportStatus

@@ -10,7 +10,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
 from pydicom.uid import generate_uid
 
-from medportal.accounts.roles import Role
+from medportal.access.roles import Role
 from medportal.audit.models import Action, AuditEvent, EventType
 from medportal.imaging.models import Patient, Study
 from medportal.reporting import services

@@ -10,7 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from pydicom.uid import generate_uid
 
-from medportal.accounts.roles import Role
+from medportal.access.roles import Role
 from medportal.audit.models import AuditEvent
 from medportal.imaging.models import Patient, Study
 from medportal.reporting import services

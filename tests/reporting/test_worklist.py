@@ -16,7 +16,7 @@ from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
-from medportal.accounts.roles import Role
+from medportal.access.roles import Role
 from medportal.audit.models import AuditEvent, EventType, Outcome
 from medportal.imaging.models import Patient, Priority, Study
 from medportal.reporting import selectors

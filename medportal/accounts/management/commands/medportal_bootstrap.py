@@ -6,7 +6,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 
-from medportal.accounts.roles import Role
+from medportal.access.roles import Role
 
 
 class Command(BaseCommand):

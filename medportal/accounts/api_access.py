@@ -1,4 +1,4 @@
-"""Access checks for views and the API: roles per route, JSON errors for the API."""
+"""The automation API's guard: token authentication, roles per endpoint, JSON errors."""
 
 from __future__ import annotations
 
@@ -6,30 +6,11 @@ import functools
 import json
 from collections.abc import Callable
 
-from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from medportal.accounts.roles import Role, has_role
+from medportal.access.roles import Role, has_role
 from medportal.accounts.tokens import user_for_authorization_header
-
-
-def role_required(*roles: Role) -> Callable:
-    """For pages: log in first, then the user needs one of ``roles`` (else 403)."""
-
-    def decorator(view):
-        @functools.wraps(view)
-        def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-            if not request.user.is_authenticated:
-                return redirect_to_login(request.get_full_path())
-            if not has_role(request.user, *roles):
-                raise PermissionDenied
-            return view(request, *args, **kwargs)
-
-        return wrapper
-
-    return decorator
 
 
 class ApiError(Exception):
