@@ -89,6 +89,7 @@ INSTALLED_APPS = [
     "medportal.accounts",
     "medportal.imaging",
     "medportal.reporting",
+    "medportal.intake",
     "medportal.streaming",
     "medportal.quality",
     "medportal.exports",
@@ -183,7 +184,7 @@ MAX_UPLOAD_FILES = env_int("MEDPORTAL_MAX_UPLOAD_FILES", 2000)
 # Pixels one image may have (all frames): guards memory before anything is decoded.
 MAX_IMAGE_PIXELS = env_int("MEDPORTAL_MAX_IMAGE_PIXELS", 256 * 1024 * 1024)
 DATA_UPLOAD_MAX_NUMBER_FILES = MAX_UPLOAD_FILES
-# Zip uploads (imaging.archive): limits that stop zip bombs before they fill memory.
+# Zip uploads (intake.archive): limits that stop zip bombs before they fill memory.
 MAX_ARCHIVE_MEMBERS = env_int("MEDPORTAL_MAX_ARCHIVE_MEMBERS", MAX_UPLOAD_FILES)
 MAX_ARCHIVE_UNPACKED_BYTES = env_int("MEDPORTAL_MAX_ARCHIVE_UNPACKED_BYTES", 2 * 1024 * 1024 * 1024)
 MAX_ARCHIVE_RATIO = env_int("MEDPORTAL_MAX_ARCHIVE_RATIO", 100)

@@ -8,10 +8,13 @@ from medportal.exports import views as export_report_views
 from medportal.hl7 import views as hl7_views
 from medportal.imaging import dicomweb, export_views
 from medportal.imaging import views as imaging_views
+from medportal.intake import api as intake_api
+from medportal.intake import stow
+from medportal.intake import views as intake_views
 from medportal.operations import views as operations_views
 from medportal.quality import views as quality_views
 from medportal.reporting import api as reporting_api
-from medportal.reporting import dicomweb_store, template_views
+from medportal.reporting import template_views
 from medportal.reporting import views as reporting_views
 
 urlpatterns = [
@@ -20,8 +23,8 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("login/code/", accounts_views.login_second_step, name="login-second-factor"),
     path("account/two-factor/", accounts_views.totp_enrol, name="totp-enrol"),
-    path("studies/upload/", reporting_views.upload, name="upload"),
-    path("studies/sample/", reporting_views.sample_load, name="sample-load"),
+    path("studies/upload/", intake_views.upload, name="upload"),
+    path("studies/sample/", intake_views.sample_load, name="sample-load"),
     path("studies/<int:study_id>/", reporting_views.study_detail, name="study-detail"),
     path("studies/<int:study_id>/indication/", reporting_views.study_indication, name="study-indication"),
     path(
@@ -73,7 +76,7 @@ urlpatterns = [
     path("interfaces/hl7/<int:message_id>/resend/", hl7_views.outbox_resend, name="hl7-outbox-resend"),
     path("workers/", operations_views.workers_status, name="workers-status"),
     # Automation API (token authentication).
-    path("api/studies/", reporting_api.studies_create, name="api-studies"),
+    path("api/studies/", intake_api.studies_create, name="api-studies"),
     path("api/studies/<int:study_id>/", reporting_api.study_read, name="api-study"),
     path("api/reports/<int:report_id>/", reporting_api.report_detail, name="api-report"),
     path("api/reports/<int:report_id>/draft/", reporting_api.report_draft, name="api-report-draft"),
@@ -91,14 +94,14 @@ _INSTANCE = f"{_SERIES}/instances/<str:instance>"
 urlpatterns += [
     path(
         "dicomweb/studies",
-        dicomweb.by_method(GET=dicomweb.studies_search, POST=dicomweb_store.studies_store),
+        dicomweb.by_method(GET=dicomweb.studies_search, POST=stow.studies_store),
         name="dicomweb-studies",
     ),
     path("dicomweb/series", dicomweb.series_search, name="dicomweb-all-series"),
     path("dicomweb/instances", dicomweb.instances_search, name="dicomweb-all-instances"),
     path(
         _STUDY,
-        dicomweb.by_method(GET=dicomweb.study_retrieve, POST=dicomweb_store.studies_store),
+        dicomweb.by_method(GET=dicomweb.study_retrieve, POST=stow.studies_store),
         name="dicomweb-study",
     ),
     path(f"{_STUDY}/metadata", dicomweb.metadata, name="dicomweb-study-metadata"),

@@ -54,9 +54,27 @@ def token_header(user: User) -> dict[str, str]:
     return {"HTTP_AUTHORIZATION": f"Token {key}"}
 
 
+@pytest.fixture
+def image_store(settings, tmp_path) -> Path:
+    """An empty image store of the test's own; studies that arrive are not drafted."""
+    store = tmp_path / "images"
+    settings.IMAGE_STORE_DIR = store
+    images = settings.STORAGES["images"]
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "images": {**images, "OPTIONS": {**images["OPTIONS"], "location": store}},
+    }
+    settings.MEDPORTAL_AUTO_DRAFT = False
+    return store
+
+
 def dicom_path(name: str) -> Path:
     return Path(get_testdata_file(name))
 
 
 def dicom_bytes(name: str) -> bytes:
     return dicom_path(name).read_bytes()
+
+
+# MedPortal as a real DICOMweb server (a session fixture shared by imaging, intake, exports, the worker).
+from tests.dicomweb_server import dicomweb_server  # noqa: E402, F401

@@ -1,7 +1,6 @@
 """DICOMweb (PS3.18) views: QIDO-RS search and WADO-RS retrieve, token-authenticated and audited.
 
-STOW-RS lives in ``reporting.dicomweb_store`` because storing a study opens its
-report. Views here parse the request, call the query and retrieve functions,
+STOW-RS lives in ``intake.stow``: every way a study arrives is intake's. Views here parse the request, call the query and retrieve functions,
 audit, and shape the response.
 """
 

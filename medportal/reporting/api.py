@@ -10,16 +10,13 @@ from medportal.access.roles import (
     CAN_EDIT_REPORTS,
     CAN_REQUEST_DRAFT,
     CAN_SIGN_REPORTS,
-    CAN_UPLOAD,
     CAN_VIEW_STUDIES,
     has_role,
 )
 from medportal.accounts.api_access import ApiError, api_endpoint, api_json_body
 from medportal.audit.models import Action
-from medportal.imaging.ingest import IncomingFile, IngestError
 from medportal.imaging.models import Priority, Study
 from medportal.reporting import services
-from medportal.reporting.intake import studies_receive
 from medportal.reporting.models import Report
 from medportal.reporting.provenance import report_provenance
 from medportal.reporting.selectors import report_stream_path
@@ -70,44 +67,6 @@ def _audit_read(request: HttpRequest, report: Report) -> None:
 
 def _report(report_id: int) -> Report:
     return get_object_or_404(Report.objects.select_related("study__patient", "signed_by"), pk=report_id)
-
-
-@api_endpoint(methods=("POST",), roles=CAN_UPLOAD)
-def studies_create(request: HttpRequest) -> JsonResponse:
-    """multipart/form-data: ``files`` (one or more), optional ``indication``, ``modality``,
-    ``priority`` (stat, urgent, routine), ``auto_draft``."""
-    uploads = request.FILES.getlist("files")
-    auto_draft = request.POST.get("auto_draft")
-    priority = None
-    if request.POST.get("priority"):
-        priority = Priority.from_name(request.POST["priority"])
-        if priority is None:
-            raise ApiError(400, "priority must be one of: stat, urgent, routine.")
-    try:
-        result, reports = studies_receive(
-            files=[IncomingFile(name=f.name, data=f.read()) for f in uploads],
-            uploader=request.user,
-            indication=request.POST.get("indication", "")[:4000],
-            image_modality=request.POST.get("modality", "DX"),
-            priority=priority,
-            auto_draft=None if auto_draft is None else auto_draft.lower() in {"1", "true", "yes"},
-            request=request,
-            source="api",
-        )
-    except IngestError as exc:
-        raise ApiError(400, str(exc)) from None
-    rejected = [{"file": r.name, "reason": r.reason} for r in result.rejected]
-    if not reports:
-        raise ApiError(400, "No file was accepted.", rejected=rejected)
-    return JsonResponse(
-        {
-            "studies": [study_json(request, report.study, report) for report in reports],
-            "stored": result.stored,
-            "duplicates": result.duplicates,
-            "rejected": rejected,
-        },
-        status=201,
-    )
 
 
 @api_endpoint(methods=("GET",), roles=CAN_VIEW_STUDIES)

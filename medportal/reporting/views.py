@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_POST
 from django_htmx.http import reswap
 
 from medportal.access.guards import role_required
@@ -17,7 +16,6 @@ from medportal.access.roles import (
     CAN_EDIT_REPORTS,
     CAN_REQUEST_DRAFT,
     CAN_SIGN_REPORTS,
-    CAN_UPLOAD,
     CAN_VIEW_STUDIES,
     Role,
     has_role,
@@ -25,9 +23,7 @@ from medportal.access.roles import (
 from medportal.accounts.second_factor import totp_device
 from medportal.audit.models import Action, EventType, Outcome
 from medportal.audit.services import audit_record
-from medportal.imaging.ingest import IncomingFile, IngestError
 from medportal.imaging.models import Study
-from medportal.imaging.samples import sample_files
 from medportal.imaging.services import study_set_indication
 from medportal.imaging.viewer import study_viewer, viewer_request
 from medportal.reporting import services
@@ -39,11 +35,9 @@ from medportal.reporting.forms import (
     IndicationForm,
     ReportEditForm,
     SignForm,
-    UploadForm,
     WorklistFilterForm,
     radiologists,
 )
-from medportal.reporting.intake import studies_receive
 from medportal.reporting.models import Report
 from medportal.reporting.selectors import (
     WorklistParams,
@@ -195,50 +189,6 @@ def worklist_next(request: HttpRequest) -> HttpResponse:
         return redirect("worklist")
     messages.success(request, f"You claimed {_study_words(report)}.")
     return redirect("study-detail", study_id=report.study_id)
-
-
-@role_required(*CAN_UPLOAD)
-@require_http_methods(["GET", "POST"])
-def upload(request: HttpRequest) -> HttpResponse:
-    # Bound on every POST, even an empty one, so that an empty POST gets the form's errors.
-    form = UploadForm(request.POST, request.FILES) if request.method == "POST" else UploadForm()
-    result = reports = None
-    error = None
-    if request.method == "POST" and form.is_valid():
-        files = [IncomingFile(name=f.name, data=f.read()) for f in form.uploaded_files()]
-        try:
-            result, reports = studies_receive(
-                files=files,
-                uploader=request.user,
-                indication=form.cleaned_data["indication"],
-                image_modality=form.cleaned_data["image_modality"] or "DX",
-                priority=form.cleaned_data["priority"],
-                request=request,
-            )
-        except IngestError as exc:
-            error = str(exc)
-        if reports and not result.rejected and not request.htmx:
-            return redirect("study-detail", study_id=reports[0].study_id)
-    status = 400 if request.method == "POST" and (error or not form.is_valid() or not reports) else 200
-    context = {
-        "form": form,
-        "result": result,
-        "reports": reports,
-        "error": error,
-        "max_file_bytes": settings.MAX_UPLOAD_FILE_BYTES,
-    }
-    template = "reporting/upload.html#outcome" if request.htmx else "reporting/upload.html"
-    return render(request, template, context, status=status)
-
-
-@role_required(*CAN_UPLOAD)
-@require_POST
-def sample_load(request: HttpRequest) -> HttpResponse:
-    _, reports = studies_receive(
-        files=sample_files(), uploader=request.user, request=request, source="sample"
-    )
-    messages.info(request, "Sample study loaded from the DICOM files that ship with pydicom.")
-    return redirect("study-detail", study_id=reports[0].study_id)
 
 
 def _editor(report: Report) -> dict:

@@ -14,7 +14,7 @@ from medportal.asgi import application
 from medportal.hl7.models import OutboundMessage
 from medportal.imaging.ingest import IncomingFile
 from medportal.imaging.models import Instance
-from medportal.reporting.intake import studies_receive
+from medportal.intake.receive import studies_receive
 from medportal.reporting.models import ReportTemplate
 from medportal.streaming.routing import websocket_urlpatterns
 from tests.conftest import dicom_bytes, make_user, token_header

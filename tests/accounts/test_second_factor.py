@@ -58,8 +58,8 @@ def test_an_enrolled_user_needs_a_code_after_the_password(client, radiologist):
 @pytest.mark.django_db
 def test_sign_off_asks_an_enrolled_radiologist_for_a_code(client, radiologist, settings):
     from medportal.imaging.ingest import IncomingFile
+    from medportal.intake.receive import studies_receive
     from medportal.reporting import services
-    from medportal.reporting.intake import studies_receive
     from tests.conftest import dicom_bytes
 
     settings.MEDPORTAL_AUTO_DRAFT = False

@@ -13,7 +13,7 @@ from medportal.access.roles import Role, roles_of
 from medportal.audit.models import Action, AuditEvent, EventType
 from medportal.imaging.ingest import IncomingFile
 from medportal.imaging.models import Instance
-from medportal.reporting.intake import studies_receive
+from medportal.intake.receive import studies_receive
 from tests.conftest import PASSWORD, dicom_bytes, make_user
 
 ACCEPT = 'multipart/related; type="application/dicom"; transfer-syntax=*'

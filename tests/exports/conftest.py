@@ -9,12 +9,11 @@ import pytest
 from pypdf import PdfReader
 
 from medportal.imaging.ingest import IncomingFile
+from medportal.intake.receive import studies_receive
 from medportal.reporting import services
-from medportal.reporting.intake import studies_receive
 from medportal.reporting.models import Report
 from medportal.reporting.services import DraftProvenance
 from tests.conftest import PASSWORD, dicom_bytes
-from tests.dicomweb_server import dicomweb_server  # noqa: F401 (a fixture: MedPortal as a STOW-RS PACS)
 
 DRAFT = (
     "FINDINGS: A 9 mm nodule in the right upper lobe.\nIMPRESSION: Pulmonary nodule, follow-up CT advised."

@@ -19,7 +19,7 @@ from medportal.audit.models import Action, AuditEvent, EventType, Outcome
 from tests.e2e.conftest import free_port
 from tests.exports.conftest import CT_STUDY_UID, FINDINGS, received_report, signed
 from tests.exports.stow_receiver import start_stow_receiver
-from tests.reporting.test_dimse import AE_TITLE, running_scp
+from tests.intake.test_dimse import AE_TITLE, running_scp
 
 
 def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 20) -> None:

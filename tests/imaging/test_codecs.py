@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pydicom
@@ -20,6 +19,9 @@ from medportal.imaging.models import Instance
 from medportal.imaging.services import instance_render_png
 from medportal.imaging.storage import blob_read
 from tests.conftest import dicom_bytes, dicom_path
+
+pytestmark = pytest.mark.usefixtures("image_store")
+
 
 SAMPLES = dicom_path("CT_small.dcm").parent
 
@@ -48,18 +50,6 @@ def _compressed_images() -> dict[str, pydicom.Dataset]:
 
 COMPRESSED = _compressed_images()
 VALID = sorted(name for name in COMPRESSED if name not in BROKEN)
-
-
-@pytest.fixture(autouse=True)
-def image_store(settings, tmp_path) -> Path:
-    store = tmp_path / "images"
-    images = settings.STORAGES["images"]
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "images": {**images, "OPTIONS": {**images["OPTIONS"], "location": store}},
-    }
-    settings.MEDPORTAL_AUTO_DRAFT = False
-    return store
 
 
 def sample_bytes(name: str) -> bytes:

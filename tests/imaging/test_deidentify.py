@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime
 import io
 import zipfile
-from pathlib import Path
 
 import pydicom
 import pytest
@@ -22,6 +21,9 @@ from medportal.imaging.ingest import IncomingFile, study_ingest
 from medportal.imaging.models import Study
 from tests.conftest import dicom_path
 
+pytestmark = pytest.mark.usefixtures("image_store")
+
+
 KEY = b"test key: not a secret"
 ALL_OPTIONS = DeidOptions()
 BASIC_ONLY = DeidOptions(
@@ -35,18 +37,6 @@ SOP_UID = "1.2.826.0.1.3680043.10.543.1.1.7"
 STUDY_UID = "1.2.826.0.1.3680043.10.543.1.2.7"
 NESTED_MARKERS = ["M7F3ANESTEDPN", "M7F3ANESTEDPT", "M7F3APRIVATE1", "M7F3APRIVATE2"]
 COMPOUND = {"X/Z": "Z", "X/D": "D", "Z/D": "D", "X/Z/D": "D", "X/Z/U*": "U"}
-
-
-@pytest.fixture(autouse=True)
-def image_store(settings, tmp_path) -> Path:
-    store = tmp_path / "images"
-    images = settings.STORAGES["images"]
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "images": {**images, "OPTIONS": {**images["OPTIONS"], "location": store}},
-    }
-    settings.MEDPORTAL_AUTO_DRAFT = False
-    return store
 
 
 # -- a dataset holding every attribute of the table ----------------------------------------------

@@ -1,6 +1,6 @@
 """QIDO-RS and WADO-RS, as the dicomweb-client package sees them from a real server (daphne).
 
-Studies go in through STOW-RS (its own tests are in tests/reporting/test_dicomweb_store.py);
+Studies go in through STOW-RS (its own tests are in tests/intake/test_stow.py);
 these tests search for them and read them back.
 """
 

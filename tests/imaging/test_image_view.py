@@ -1,7 +1,6 @@
 """GET /instances/<id>/image.png: the image as a viewer shows it, for permitted roles, audited."""
 
 import io
-from pathlib import Path
 
 import numpy as np
 import pydicom
@@ -15,18 +14,7 @@ from medportal.imaging.models import Instance
 from medportal.imaging.pixels import display_array
 from tests.conftest import dicom_bytes, dicom_path
 
-
-@pytest.fixture(autouse=True)
-def image_store(settings, tmp_path) -> Path:
-    """Each test gets its own, empty image store."""
-    store = tmp_path / "images"
-    settings.IMAGE_STORE_DIR = store
-    images = settings.STORAGES["images"]
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "images": {**images, "OPTIONS": {**images["OPTIONS"], "location": store}},
-    }
-    return store
+pytestmark = pytest.mark.usefixtures("image_store")
 
 
 def stored_instance(user, name: str, data: bytes, **kwargs) -> Instance:

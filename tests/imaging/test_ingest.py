@@ -12,23 +12,11 @@ from PIL import Image
 from medportal.audit.models import Action, AuditEvent, EventType, Outcome
 from medportal.imaging.ingest import IncomingFile, IngestError, study_ingest
 from medportal.imaging.models import Instance, Patient, Series, Study, storage_name_for
-from medportal.reporting.intake import studies_receive
+from medportal.intake.receive import studies_receive
 from medportal.reporting.models import ReportStatus
 from tests.conftest import dicom_bytes, dicom_path
 
-
-@pytest.fixture(autouse=True)
-def image_store(settings, tmp_path) -> Path:
-    """Each test gets its own, empty image store."""
-    store = tmp_path / "images"
-    settings.IMAGE_STORE_DIR = store
-    images = settings.STORAGES["images"]
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "images": {**images, "OPTIONS": {**images["OPTIONS"], "location": store}},
-    }
-    settings.MEDPORTAL_AUTO_DRAFT = False
-    return store
+pytestmark = pytest.mark.usefixtures("image_store")
 
 
 def stored_blobs(store: Path) -> list[Path]:

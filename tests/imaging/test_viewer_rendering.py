@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import re
-from pathlib import Path
 
 import numpy as np
 import pydicom
@@ -21,16 +20,7 @@ from medportal.imaging.pixels import display_array
 from tests.conftest import dicom_bytes, dicom_path
 from tests.imaging.test_pixels import RAMP, grey_dataset
 
-
-@pytest.fixture(autouse=True)
-def image_store(settings, tmp_path) -> Path:
-    store = tmp_path / "images"
-    images = settings.STORAGES["images"]
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "images": {**images, "OPTIONS": {**images["OPTIONS"], "location": store}},
-    }
-    return store
+pytestmark = pytest.mark.usefixtures("image_store")
 
 
 def stored(user, name: str, data: bytes, **kwargs) -> Instance:

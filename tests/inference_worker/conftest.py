@@ -2,7 +2,6 @@ import pytest
 from django.conf import settings
 
 from inference_worker.engine import TransformersEngine
-from tests.dicomweb_server import dicomweb_server  # noqa: F401  (a portal to fetch pixels from)
 
 
 @pytest.fixture(scope="session")

@@ -10,8 +10,8 @@ from channels.layers import get_channel_layer
 from inference_worker.drafting import draft_run
 from inference_worker.engine import ModelLoadError
 from medportal.imaging.ingest import IncomingFile
+from medportal.intake.receive import studies_receive
 from medportal.reporting import services
-from medportal.reporting.intake import studies_receive
 from medportal.reporting.models import ReportStatus, ReportVersion
 from medportal.streaming.publish import ReportPublisher, report_group
 from tests.conftest import dicom_bytes

@@ -9,8 +9,8 @@ from inference_worker.drafting import draft_run
 from inference_worker.prompts import prompt_for
 from medportal.imaging.ingest import IncomingFile
 from medportal.imaging.models import Study
+from medportal.intake.receive import studies_receive
 from medportal.reporting import services
-from medportal.reporting.intake import studies_receive
 from medportal.reporting.models import Report, ReportStatus, ReportTemplate
 from medportal.reporting.provenance import provenance_line, report_provenance
 from medportal.streaming.publish import ReportPublisher

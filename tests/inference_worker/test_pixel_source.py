@@ -19,7 +19,7 @@ from medportal.accounts.services import service_token_issue
 from medportal.audit.models import AuditEvent, EventType
 from medportal.imaging.ingest import IncomingFile
 from medportal.imaging.models import Instance
-from medportal.reporting.intake import studies_receive
+from medportal.intake.receive import studies_receive
 from tests.conftest import dicom_bytes, dicom_path, make_user, token_header
 from tests.e2e.conftest import free_port
 

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from medportal.celery import DRAFT_TASK
 from medportal.imaging.ingest import IncomingFile
+from medportal.intake.receive import studies_receive
 from medportal.operations.presence import INDEX_KEY, WorkerReport, worker_key
 from medportal.operations.selectors import (
     duration_text,
@@ -24,7 +25,6 @@ from medportal.operations.selectors import (
     workers_live,
 )
 from medportal.operations.services import worker_presence_clear, worker_presence_record
-from medportal.reporting.intake import studies_receive
 from medportal.reporting.models import Report, ReportStatus
 from tests.conftest import dicom_bytes
 

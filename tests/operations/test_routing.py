@@ -15,8 +15,8 @@ from django.conf import settings
 
 from medportal.celery import draft_queue, model_queues_parse, queue_for_model, worker_queues
 from medportal.imaging.ingest import IncomingFile
+from medportal.intake.receive import studies_receive
 from medportal.reporting import services
-from medportal.reporting.intake import studies_receive
 from medportal.reporting.models import Report, ReportStatus
 from tests.conftest import dicom_bytes
 from tests.e2e.conftest import ROOT

@@ -14,7 +14,7 @@ from pydicom.uid import generate_uid
 from medportal.audit.models import AuditEvent, EventType, Outcome
 from medportal.imaging.ingest import IncomingFile
 from medportal.imaging.models import Instance, Study
-from medportal.reporting.intake import studies_receive
+from medportal.intake.receive import studies_receive
 from medportal.reporting.models import Report, ReportStatus
 from tests.conftest import dicom_bytes
 

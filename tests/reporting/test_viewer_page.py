@@ -15,7 +15,7 @@ from pydicom.uid import generate_uid
 
 from medportal.imaging.ingest import IncomingFile
 from medportal.imaging.models import Instance, Series
-from medportal.reporting.intake import studies_receive
+from medportal.intake.receive import studies_receive
 from tests.conftest import dicom_bytes, dicom_path
 
 

@@ -12,8 +12,8 @@ from channels.testing import WebsocketCommunicator
 from medportal.asgi import application
 from medportal.audit.models import AuditEvent
 from medportal.imaging.ingest import IncomingFile
+from medportal.intake.receive import studies_receive
 from medportal.reporting import services
-from medportal.reporting.intake import studies_receive
 from medportal.streaming.publish import report_group
 from tests.conftest import dicom_bytes, token_header
 

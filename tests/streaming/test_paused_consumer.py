@@ -11,8 +11,8 @@ from channels.testing import WebsocketCommunicator
 
 from medportal.asgi import application
 from medportal.imaging.ingest import IncomingFile
+from medportal.intake.receive import studies_receive
 from medportal.reporting import services
-from medportal.reporting.intake import studies_receive
 from medportal.reporting.models import Report, ReportStatus
 from medportal.streaming.publish import ReportPublisher
 from tests.conftest import dicom_bytes, token_header

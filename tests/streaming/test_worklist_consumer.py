@@ -13,8 +13,8 @@ from django.db import transaction
 from medportal.asgi import application
 from medportal.audit.models import AuditEvent, EventType, Outcome
 from medportal.imaging.ingest import IncomingFile
+from medportal.intake.receive import studies_receive
 from medportal.reporting import services
-from medportal.reporting.intake import studies_receive
 from tests.conftest import dicom_bytes, token_header
 
 pytestmark = pytest.mark.django_db(transaction=True)

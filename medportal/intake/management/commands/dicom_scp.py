@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from medportal.audit.services import audit_application
-from medportal.reporting.dimse import dimse_server_start
+from medportal.intake.dimse import dimse_server_start
 
 
 class Command(BaseCommand):

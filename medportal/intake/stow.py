@@ -4,8 +4,7 @@ Each part of the multipart/related request becomes one file for
 ``studies_receive``, so it is validated, stored and audited by the one ingest
 path and a new study gets its report (and draft) as an uploaded one does. The
 request is read part by part and ingested in batches, so a whole study is never
-in memory at once. Here it lives in reporting, not imaging, because storing a
-study opens its report.
+in memory at once.
 """
 
 from __future__ import annotations
@@ -29,7 +28,7 @@ from medportal.imaging.dicomweb_query import UrlFor
 from medportal.imaging.ingest import IncomingFile, uid_acceptable
 from medportal.imaging.models import Study
 from medportal.imaging.multipart import MultipartError, Part, media_type, parts_read
-from medportal.reporting.intake import studies_receive
+from medportal.intake.receive import studies_receive
 from medportal.reporting.services import study_open_report
 
 # Ingested together in one transaction; a batch is bounded so memory is too.

@@ -37,7 +37,7 @@ from pynetdicom.transport import ThreadedAssociationServer
 
 from medportal.access.roles import Role
 from medportal.imaging.ingest import IncomingFile, IngestError
-from medportal.reporting.intake import studies_receive
+from medportal.intake.receive import studies_receive
 from medportal.reporting.models import Report, ReportStatus
 from medportal.reporting.services import ReportError, study_open_report
 

@@ -19,7 +19,7 @@ from pydicom.dataset import Dataset
 from medportal.audit.models import Action, AuditEvent, EventType, Outcome
 from medportal.imaging.models import Instance, Study, storage_name_for
 from medportal.imaging.multipart import parts_read
-from medportal.reporting.dicomweb_store import instances_store
+from medportal.intake.stow import instances_store
 from medportal.reporting.models import Report, ReportStatus
 from tests.conftest import dicom_bytes, dicom_path, token_header
 from tests.dicomweb_server import encoded, multipart_body, multipart_parts
@@ -280,18 +280,6 @@ def test_a_body_cut_inside_a_part_stores_the_parts_before_it(server, technologis
 
 
 # -- limits and who may store (through the Django test client, with other settings) ---------------
-
-
-@pytest.fixture
-def image_store(settings, tmp_path):
-    store = tmp_path / "images"
-    images = settings.STORAGES["images"]
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "images": {**images, "OPTIONS": {**images["OPTIONS"], "location": store}},
-    }
-    settings.MEDPORTAL_AUTO_DRAFT = False
-    return store
 
 
 def stow(client, user, parts: list[bytes]):

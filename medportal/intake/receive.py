@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from medportal.imaging.archive import archives_unpack
 from medportal.imaging.ingest import IncomingFile, IngestResult, study_ingest
 from medportal.imaging.models import Priority
+from medportal.intake.archive import archives_unpack
 from medportal.reporting.models import Report
 from medportal.reporting.services import report_for_study, study_open_report
 

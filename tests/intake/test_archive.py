@@ -13,23 +13,13 @@ from django.urls import reverse
 from medportal.audit.models import AuditEvent, EventType, Outcome
 from medportal.imaging.ingest import IncomingFile
 from medportal.imaging.models import Instance, Study, storage_name_for
-from medportal.reporting.intake import studies_receive
+from medportal.intake.receive import studies_receive
 from tests.conftest import dicom_bytes, token_header
 
 CT, MR = dicom_bytes("CT_small.dcm"), dicom_bytes("MR_small.dcm")
 
 
-@pytest.fixture(autouse=True)
-def image_store(settings, tmp_path) -> Path:
-    """Each test gets its own, empty image store."""
-    store = tmp_path / "images"
-    images = settings.STORAGES["images"]
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "images": {**images, "OPTIONS": {**images["OPTIONS"], "location": store}},
-    }
-    settings.MEDPORTAL_AUTO_DRAFT = False
-    return store
+pytestmark = pytest.mark.usefixtures("image_store")
 
 
 def zipped(*members: tuple[str, bytes], compression: int = zipfile.ZIP_DEFLATED) -> bytes:

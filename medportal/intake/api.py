@@ -1,0 +1,50 @@
+"""The automation API's way in: ``POST /api/studies/`` (multipart files, token authentication)."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, JsonResponse
+
+from medportal.access.roles import CAN_UPLOAD
+from medportal.accounts.api_access import ApiError, api_endpoint
+from medportal.imaging.ingest import IncomingFile, IngestError
+from medportal.imaging.models import Priority
+from medportal.intake.receive import studies_receive
+from medportal.reporting.api import study_json
+
+
+@api_endpoint(methods=("POST",), roles=CAN_UPLOAD)
+def studies_create(request: HttpRequest) -> JsonResponse:
+    """multipart/form-data: ``files`` (one or more), optional ``indication``, ``modality``,
+    ``priority`` (stat, urgent, routine), ``auto_draft``."""
+    uploads = request.FILES.getlist("files")
+    auto_draft = request.POST.get("auto_draft")
+    priority = None
+    if request.POST.get("priority"):
+        priority = Priority.from_name(request.POST["priority"])
+        if priority is None:
+            raise ApiError(400, "priority must be one of: stat, urgent, routine.")
+    try:
+        result, reports = studies_receive(
+            files=[IncomingFile(name=f.name, data=f.read()) for f in uploads],
+            uploader=request.user,
+            indication=request.POST.get("indication", "")[:4000],
+            image_modality=request.POST.get("modality", "DX"),
+            priority=priority,
+            auto_draft=None if auto_draft is None else auto_draft.lower() in {"1", "true", "yes"},
+            request=request,
+            source="api",
+        )
+    except IngestError as exc:
+        raise ApiError(400, str(exc)) from None
+    rejected = [{"file": r.name, "reason": r.reason} for r in result.rejected]
+    if not reports:
+        raise ApiError(400, "No file was accepted.", rejected=rejected)
+    return JsonResponse(
+        {
+            "studies": [study_json(request, report.study, report) for report in reports],
+            "stored": result.stored,
+            "duplicates": result.duplicates,
+            "rejected": rejected,
+        },
+        status=201,
+    )

@@ -1,3 +1,0 @@
-"""Fixtures for this folder's tests: a real web server for the DICOMweb tests."""
-
-from tests.dicomweb_server import dicomweb_server  # noqa: F401
