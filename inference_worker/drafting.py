@@ -12,9 +12,9 @@ from django.conf import settings
 from inference_worker.engines.base import Engine
 from inference_worker.preprocessing import model_image, representative_instance
 from inference_worker.prompts import prompt_for
-from medportal.reporting import services
 from medportal.reporting.models import Report
-from medportal.reporting.template_library import template_for_study, template_sections
+from medportal.reporting.report_templates.library import template_for_study, template_sections
+from medportal.reporting.services import drafts
 from medportal.streaming.publish import ReportPublisher
 
 logger = logging.getLogger(__name__)
@@ -27,7 +27,7 @@ class DraftStream:
     def __init__(
         self,
         *,
-        claim: services.DraftClaim,
+        claim: drafts.DraftClaim,
         publisher: ReportPublisher,
         publish_interval_s: float,
         save_interval_s: float,
@@ -69,7 +69,7 @@ class DraftStream:
 
     def _save(self) -> None:
         self._last_save = time.monotonic()
-        if not services.draft_progress(claim=self.claim, text=self.text):
+        if not drafts.draft_progress(claim=self.claim, text=self.text):
             self.superseded = True  # redrafted, or claimed again by a redelivered task
         self._saved = len(self.text)
 
@@ -110,7 +110,7 @@ def _draft(
     load_error: Exception | None,
     publisher: ReportPublisher,
 ) -> str:
-    claim = services.draft_start(report_id=report_id, attempt=attempt)
+    claim = drafts.draft_start(report_id=report_id, attempt=attempt)
     if claim is None:
         logger.info("report %s attempt %s is not claimable; skipping", report_id, attempt)
         publisher.state_changed(report_id=report_id)
@@ -154,10 +154,10 @@ def _draft(
                 generation.close()
                 return "superseded"
         stream.flush()
-        finished = services.draft_finish(
+        finished = drafts.draft_finish(
             claim=claim,
             text=stream.text,
-            provenance=services.DraftProvenance(
+            provenance=drafts.DraftProvenance(
                 model_id=engine.model_id,
                 model_revision=engine.revision,
                 prompt=prompt.as_record(),
@@ -176,7 +176,7 @@ def _draft(
         return "drafted" if finished else "superseded"
     except Exception as exc:
         logger.exception("draft of report %s failed", report_id)
-        services.draft_fail(
+        drafts.draft_fail(
             report_id=report_id, attempt=attempt, claim=claim, reason=str(exc) or type(exc).__name__
         )
         return "failed"

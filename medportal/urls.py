@@ -14,8 +14,8 @@ from medportal.intake import views as intake_views
 from medportal.operations import views as operations_views
 from medportal.quality import views as quality_views
 from medportal.reporting import api as reporting_api
-from medportal.reporting import template_views
 from medportal.reporting import views as reporting_views
+from medportal.reporting.report_templates import views as template_views
 
 urlpatterns = [
     path("", reporting_views.worklist, name="worklist"),

@@ -41,6 +41,9 @@ CAN_RETRIEVE_INSTANCES = (*CAN_VIEW_STUDIES, Role.SERVICE)
 CAN_REQUEST_DRAFT = (Role.RADIOLOGIST, Role.TECHNOLOGIST, Role.ADMIN)
 CAN_EDIT_REPORTS = (Role.RADIOLOGIST,)
 CAN_SIGN_REPORTS = (Role.RADIOLOGIST,)
+# The worklist: claiming a study to read it, and an admin giving one to a radiologist.
+CAN_CLAIM_STUDIES = (Role.RADIOLOGIST,)
+CAN_ASSIGN_STUDIES = (Role.ADMIN,)
 # Cancelling withdraws a study from reading (ordered in error, the order was cancelled).
 CAN_CANCEL_REPORTS = (Role.RADIOLOGIST, Role.ADMIN)
 CAN_READ_AUDIT = (Role.AUDITOR, Role.ADMIN)

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Count
 
+from medportal.accounts.names import display_name
 from medportal.imaging.models import Patient, Series, Study
 from medportal.reporting.models import Addendum, Report
 from medportal.reporting.provenance import provenance_line, report_provenance
@@ -65,10 +66,6 @@ class SignedReport:
     def test_model(self) -> bool:
         """Drafted by the tiny random-weights model: its text is meaningless, and exports say so."""
         return self.report.model_id == "tiny"
-
-
-def display_name(user) -> str:
-    return (user.get_full_name() or user.get_username()) if user else ""
 
 
 def signed_report(report: Report) -> SignedReport:

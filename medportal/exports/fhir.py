@@ -35,7 +35,8 @@ from django.conf import settings
 from django.utils import timezone
 from fhir.resources.R4B.bundle import Bundle
 
-from medportal.exports.content import SignedReport, display_name
+from medportal.accounts.names import display_name
+from medportal.exports.content import SignedReport
 
 LOINC = "http://loinc.org"
 DICOM_DCM = "http://dicom.nema.org/resources/ontology/DCM"

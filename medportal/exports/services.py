@@ -14,8 +14,8 @@ from medportal.audit.models import Action, EventType, Outcome
 from medportal.exports import dicom_sr, fhir, pdf
 from medportal.exports.content import NotSigned, SignedReport, signed_report
 from medportal.exports.pacs import PacsError, pacs_destination, pacs_send
+from medportal.reporting.auditing import report_audit
 from medportal.reporting.models import Report
-from medportal.reporting.services import report_audit
 
 
 class ExportRefused(Exception):
@@ -54,35 +54,14 @@ class Export:
     filename: str
 
 
-def _audit(
-    report: Report,
-    description: str,
-    *,
-    event_type: EventType,
-    outcome: Outcome = Outcome.SUCCESS,
-    request,
-    user,
-    detail: dict,
-) -> None:
-    report_audit(
-        report,
-        description,
-        event_type=event_type,
-        action=Action.READ,
-        outcome=outcome,
-        request=request,
-        user=user,
-        detail=detail,
-    )
-
-
 def _signed(report: Report, *, what: str, event_type: EventType, request, user, detail: dict) -> SignedReport:
     try:
         return signed_report(report)
     except NotSigned as exc:
-        _audit(
+        report_audit(
             report,
             f"Report {what} refused: not signed",
+            action=Action.READ,  # DICOM audit: an export reads the data it sends
             event_type=event_type,
             outcome=Outcome.MINOR_FAILURE,
             request=request,
@@ -102,9 +81,10 @@ def report_export(*, report: Report, fmt: str, user, request=None) -> Export:
     try:
         data = export_format.build(content)
     except pdf.PdfUnavailable as exc:
-        _audit(
+        report_audit(
             report,
             f"Report export failed ({export_format.label})",
+            action=Action.READ,  # DICOM audit: an export reads the data it sends
             event_type=EventType.EXPORT,
             outcome=Outcome.SERIOUS_FAILURE,
             request=request,
@@ -115,9 +95,10 @@ def report_export(*, report: Report, fmt: str, user, request=None) -> Export:
     detail["addenda"] = len(content.addenda)
     if fmt == "sr":
         detail["sop_instance_uid"] = dicom_sr.sr_uids(content)[1]
-    _audit(
+    report_audit(
         report,
         f"Report exported ({export_format.label})",
+        action=Action.READ,  # DICOM audit: an export reads the data it sends
         event_type=EventType.EXPORT,
         request=request,
         user=user,
@@ -143,9 +124,10 @@ def report_send_to_pacs(*, report: Report, user, request=None) -> PacsSent:
     event = EventType.INSTANCES_STORED  # DCM 110104 "DICOM Instances Transferred"
     if destination is None:
         message = "No PACS is configured (MEDPORTAL_PACS_STOW_URL, or MEDPORTAL_PACS_HOST for C-STORE)."
-        _audit(
+        report_audit(
             report,
             "Report send to PACS refused: no PACS",
+            action=Action.READ,  # DICOM audit: an export reads the data it sends
             event_type=event,
             outcome=Outcome.MINOR_FAILURE,
             request=request,
@@ -162,9 +144,10 @@ def report_send_to_pacs(*, report: Report, user, request=None) -> PacsSent:
     try:
         pacs_send(destination=destination, dataset=sr, data=dicom_sr.sr_bytes(sr))
     except PacsError as exc:
-        _audit(
+        report_audit(
             report,
             "Report send to PACS failed",
+            action=Action.READ,  # DICOM audit: an export reads the data it sends
             event_type=event,
             outcome=Outcome.SERIOUS_FAILURE,
             request=request,
@@ -172,7 +155,13 @@ def report_send_to_pacs(*, report: Report, user, request=None) -> PacsSent:
             detail={**detail, "reason": str(exc)[:500]},
         )
         raise ExportRefused(str(exc), status=502) from None
-    _audit(
-        report, "Report sent to PACS (DICOM SR)", event_type=event, request=request, user=user, detail=detail
+    report_audit(
+        report,
+        "Report sent to PACS (DICOM SR)",
+        action=Action.READ,
+        event_type=event,
+        request=request,
+        user=user,
+        detail=detail,
     )
     return PacsSent(str(destination), str(sr.SOPInstanceUID))

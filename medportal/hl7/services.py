@@ -21,10 +21,10 @@ from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from medportal.audit.models import Action, EventType, Outcome
-from medportal.audit.services import audit_record
 from medportal.hl7 import mllp
 from medportal.hl7.message import ENCODING, AckError, oru_r01, parse_ack
 from medportal.hl7.models import MessageStatus, OutboundMessage
+from medportal.imaging.auditing import study_audit
 from medportal.reporting.lifecycle import FINAL
 from medportal.reporting.models import Addendum, Report
 
@@ -204,7 +204,7 @@ def _finish(message: OutboundMessage, *, status: str, error: str, ack_code: str,
         if not done:
             return
         description, outcome = _OUTCOMES[status]
-        _audit(
+        message_audit(
             message,
             description,
             action=Action.READ,  # DICOM audit: an export reads the data it sends
@@ -224,12 +224,12 @@ def _finish(message: OutboundMessage, *, status: str, error: str, ack_code: str,
     log("HL7 message %s %s (%s) %s", message.pk, status, ack_code or "no ACK", error)
 
 
-def _audit(message: OutboundMessage, description: str, *, detail: dict, **kwargs) -> None:
-    study = message.report.study
-    audit_record(
+def message_audit(message: OutboundMessage, description: str, *, detail: dict, **kwargs) -> None:
+    """Every step of an HL7 message (sent, acknowledged, failed, resent or refused)."""
+    study_audit(
+        message.report.study,
+        description,
         event_type=EventType.EXPORT,
-        description=description,
-        **study.audit_identifiers(),
         object_type="hl7_message",
         object_id=message.pk,
         detail={
@@ -266,7 +266,7 @@ def message_resend(*, message: OutboundMessage, user, request=None) -> OutboundM
                     claimed_until=None,
                     finished_at=None,
                 )
-                _audit(
+                message_audit(
                     locked,
                     "HL7 message sent again",
                     action=Action.EXECUTE,
@@ -279,7 +279,7 @@ def message_resend(*, message: OutboundMessage, user, request=None) -> OutboundM
             refusal = (
                 f"Only a failed message can be sent again; this one is {locked.get_status_display().lower()}."
             )
-    _audit(
+    message_audit(
         message,
         "HL7 resend refused",
         action=Action.EXECUTE,

@@ -1,6 +1,7 @@
 """DICOMweb (PS3.18) views: QIDO-RS search and WADO-RS retrieve, token-authenticated and audited.
 
-STOW-RS lives in ``intake.stow``: every way a study arrives is intake's. Views here parse the request, call the query and retrieve functions,
+STOW-RS lives in ``intake.stow``: every way a study arrives is intake's. Views here
+parse the request, call the query and retrieve functions,
 audit, and shape the response.
 """
 
@@ -19,6 +20,7 @@ from medportal.accounts.api_access import ApiError, api_endpoint
 from medportal.audit.models import Action, EventType
 from medportal.audit.services import audit_record
 from medportal.imaging import dicomweb_query as qido
+from medportal.imaging.auditing import study_audit
 from medportal.imaging.dicomweb_json import metadata_json
 from medportal.imaging.dicomweb_retrieve import (
     ANY,
@@ -161,15 +163,16 @@ def _instances(study: str, series: str | None = None, instance: str | None = Non
     return found
 
 
-def _audit_access(request: HttpRequest, instances: list[Instance], resource: str, **detail) -> None:
+def instances_audit(request: HttpRequest, instances: list[Instance], resource: str, **detail) -> None:
+    """A WADO-RS retrieve of instances of one study."""
     study: Study = instances[0].series.study
     single = len(instances) == 1
-    audit_record(
+    study_audit(
+        study,
+        f"DICOMweb {resource} (WADO-RS)",
         event_type=EventType.INSTANCES_ACCESSED,
         action=Action.READ,
-        description=f"DICOMweb {resource} (WADO-RS)",
         request=request,
-        **study.audit_identifiers(),
         object_type="instance" if single else "study",
         object_id=instances[0].pk if single else study.pk,
         detail={
@@ -200,7 +203,7 @@ def _retrieve(request: HttpRequest, instances: list[Instance], resource: str) ->
                 transfer_syntax_choose(instance_header(instance), syntaxes)
         except NotAcceptable as exc:
             raise ApiError(406, str(exc)) from None
-    _audit_access(request, instances, resource)
+    instances_audit(request, instances, resource)
     boundary = new_boundary()
     content_type = f'multipart/related; type="application/dicom"; boundary={boundary}'
     if len(instances) == 1:
@@ -232,7 +235,7 @@ def metadata(
     _wants_json(request)
     instances = _instances(study, series, instance)
     payload = [metadata_json(instance_header(one)) for one in instances]
-    _audit_access(request, instances, "metadata read")
+    instances_audit(request, instances, "metadata read")
     return _dicom_json(payload)
 
 
@@ -247,7 +250,7 @@ def instance_render(
         media = rendered_media_type(request.headers.get("Accept"))
     except NotAcceptable as exc:
         raise ApiError(406, str(exc)) from None
-    _audit_access(request, [found], "rendered image viewed", frame=frame)
+    instances_audit(request, [found], "rendered image viewed", frame=frame)
     response = HttpResponse(instance_rendered(found, media=media, frame=frame - 1), content_type=media)
     # Patient images stay out of shared caches.
     # Revalidate every time (a cheap 304 by ETag), so that every look at an image is audited.

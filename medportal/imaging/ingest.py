@@ -15,6 +15,7 @@ from pydicom.uid import generate_uid
 
 from medportal.audit.models import Action, EventType, Outcome
 from medportal.audit.services import audit_record
+from medportal.imaging.auditing import study_audit
 from medportal.imaging.deidentify import (
     DeidentificationRefused,
     DeidOptions,
@@ -415,15 +416,13 @@ def study_ingest(
                 refuse(parsed.name, exc)
     result.studies = [study for study, _ in touched.values()]
     for study in result.studies:
-        audit_record(
+        study_audit(
+            study,
+            "Instances received",
             event_type=EventType.IMPORT,
             action=Action.CREATE,
-            description="Instances received",
             request=request,
             user=uploader,
-            **study.audit_identifiers(),
-            object_type="study",
-            object_id=study.pk,
             detail={"source": source, "stored": result.stored, "duplicates": result.duplicates},
         )
     created = [study for study, was_created in touched.values() if was_created]

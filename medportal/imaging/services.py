@@ -9,7 +9,7 @@ import pydicom
 from PIL import Image
 
 from medportal.audit.models import Action, EventType
-from medportal.audit.services import audit_record
+from medportal.imaging.auditing import study_audit
 from medportal.imaging.models import Instance, Study
 from medportal.imaging.pixels import display_array, fit_within, png_bytes
 from medportal.imaging.storage import blob_read
@@ -18,15 +18,13 @@ from medportal.imaging.storage import blob_read
 def study_set_indication(*, study: Study, indication: str, user, request=None) -> Study:
     study.indication = indication.strip()[:4000]
     study.save(update_fields=["indication"])
-    audit_record(
+    study_audit(
+        study,
+        "Clinical indication edited",
         event_type=EventType.PATIENT_RECORD,
         action=Action.UPDATE,
-        description="Clinical indication edited",
         request=request,
         user=user,
-        **study.audit_identifiers(),
-        object_type="study",
-        object_id=study.pk,
     )
     return study
 

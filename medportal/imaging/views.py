@@ -11,7 +11,7 @@ from django.utils.cache import patch_vary_headers
 from medportal.access.guards import role_required
 from medportal.access.roles import CAN_VIEW_STUDIES
 from medportal.audit.models import Action, EventType
-from medportal.audit.services import audit_record
+from medportal.imaging.auditing import study_audit
 from medportal.imaging.header import instance_header
 from medportal.imaging.models import Instance
 from medportal.imaging.services import instance_render_png
@@ -25,14 +25,14 @@ def _instance_or_404(instance_id: int) -> Instance:
     return get_object_or_404(Instance.objects.select_related("series__study__patient"), pk=instance_id)
 
 
-def _audit_instance_access(request: HttpRequest, instance: Instance, description: str, detail: dict) -> None:
-    study = instance.series.study
-    audit_record(
+def instance_audit(request: HttpRequest, instance: Instance, description: str, detail: dict) -> None:
+    """A look at one instance (its image or its header)."""
+    study_audit(
+        instance.series.study,
+        description,
         event_type=EventType.INSTANCES_ACCESSED,
         action=Action.READ,
-        description=description,
         request=request,
-        **study.audit_identifiers(),
         object_type="instance",
         object_id=instance.pk,
         detail=detail,
@@ -54,7 +54,7 @@ def instance_image(request: HttpRequest, instance_id: int) -> HttpResponse:
     except ViewerParamError as exc:
         return HttpResponseBadRequest(str(exc), content_type="text/plain; charset=utf-8")
     # Every fetch is a look at patient data, a wheel-scroll's frame or a thumbnail alike.
-    _audit_instance_access(request, instance, "Image viewed", {"frame": frame, **params.audit_detail()})
+    instance_audit(request, instance, "Image viewed", {"frame": frame, **params.audit_detail()})
     etag = f'"{instance.sha256[:32]}-{frame}-{params.etag_part()}-r{RENDER_VERSION}"'
     if request.headers.get("If-None-Match") == etag:
         response = HttpResponseNotModified()
@@ -81,7 +81,7 @@ def instance_header_view(request: HttpRequest, instance_id: int) -> HttpResponse
     instance = _instance_or_404(instance_id)
     rows = instance_header(instance=instance)
     # The header names the patient: the roles that may view studies see it, and it is recorded.
-    _audit_instance_access(request, instance, "Header viewed", {"header": True})
+    instance_audit(request, instance, "Header viewed", {"header": True})
     context = {"instance": instance, "study": instance.series.study, "rows": rows}
     template = "imaging/instance_header.html#header" if request.htmx else "imaging/instance_header.html"
     response = render(request, template, context)

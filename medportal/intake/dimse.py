@@ -38,8 +38,9 @@ from pynetdicom.transport import ThreadedAssociationServer
 from medportal.access.roles import Role
 from medportal.imaging.ingest import IncomingFile, IngestError
 from medportal.intake.receive import studies_receive
+from medportal.reporting.lifecycle import ReportError
 from medportal.reporting.models import Report, ReportStatus
-from medportal.reporting.services import ReportError, study_open_report
+from medportal.reporting.services.drafts import study_open_report
 
 logger = logging.getLogger(__name__)
 

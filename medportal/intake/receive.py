@@ -8,7 +8,7 @@ from medportal.imaging.ingest import IncomingFile, IngestResult, study_ingest
 from medportal.imaging.models import Priority
 from medportal.intake.archive import archives_unpack
 from medportal.reporting.models import Report
-from medportal.reporting.services import report_for_study, study_open_report
+from medportal.reporting.services.drafts import report_for_study, study_open_report
 
 
 def studies_receive(

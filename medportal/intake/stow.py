@@ -21,15 +21,15 @@ from django.http import HttpRequest, HttpResponse
 from medportal.access.roles import CAN_UPLOAD
 from medportal.accounts.api_access import ApiError, api_endpoint
 from medportal.audit.models import Action, EventType
-from medportal.audit.services import audit_record
 from medportal.imaging import dicomweb_json as dj
+from medportal.imaging.auditing import study_audit
 from medportal.imaging.dicomweb import url_for
 from medportal.imaging.dicomweb_query import UrlFor
 from medportal.imaging.ingest import IncomingFile, uid_acceptable
 from medportal.imaging.models import Study
 from medportal.imaging.multipart import MultipartError, Part, media_type, parts_read
 from medportal.intake.receive import studies_receive
-from medportal.reporting.services import study_open_report
+from medportal.reporting.services.drafts import study_open_report
 
 # Ingested together in one transaction; a batch is bounded so memory is too.
 BATCH_FILES = 200
@@ -192,15 +192,13 @@ def instances_store(
         study = outcome.studies.get(study_uid)
         if study is None:  # a header read here differently than ingest read it; ingest audited it
             continue
-        audit_record(
+        study_audit(
+            study,
+            "Instances stored (STOW-RS)",
             event_type=EventType.INSTANCES_STORED,
             action=Action.CREATE,
-            description="Instances stored (STOW-RS)",
             request=request,
             user=uploader,
-            **study.audit_identifiers(),
-            object_type="study",
-            object_id=study.pk,
             detail={"service": "STOW-RS", "instances": count},
         )
     return outcome

@@ -16,10 +16,12 @@ from medportal.access.roles import (
 from medportal.accounts.api_access import ApiError, api_endpoint, api_json_body
 from medportal.audit.models import Action
 from medportal.imaging.models import Priority, Study
-from medportal.reporting import services
+from medportal.reporting.auditing import report_audit
+from medportal.reporting.lifecycle import ReportError
 from medportal.reporting.models import Report
 from medportal.reporting.provenance import report_provenance
 from medportal.reporting.selectors import report_stream_path
+from medportal.reporting.services import drafts, editing
 
 
 def stream_url(request: HttpRequest, report: Report) -> str:
@@ -61,10 +63,6 @@ def study_json(request: HttpRequest, study: Study, report: Report) -> dict:
     }
 
 
-def _audit_read(request: HttpRequest, report: Report) -> None:
-    services.report_audit(report, "Report read (API)", action=Action.READ, request=request)
-
-
 def _report(report_id: int) -> Report:
     return get_object_or_404(Report.objects.select_related("study__patient", "signed_by"), pk=report_id)
 
@@ -72,8 +70,8 @@ def _report(report_id: int) -> Report:
 @api_endpoint(methods=("GET",), roles=CAN_VIEW_STUDIES)
 def study_read(request: HttpRequest, study_id: int) -> JsonResponse:
     study = get_object_or_404(Study.objects.select_related("patient"), pk=study_id)
-    report = services.report_for_study(study=study)
-    _audit_read(request, report)
+    report = drafts.report_for_study(study=study)
+    report_audit(report, "Report read (API)", action=Action.READ, request=request)
     return JsonResponse(study_json(request, study, report))
 
 
@@ -82,7 +80,7 @@ def report_detail(request: HttpRequest, report_id: int) -> JsonResponse:
     """GET reads a report; PUT {findings, impression, version} saves an edit (radiologists)."""
     report = _report(report_id)
     if request.method == "GET":
-        _audit_read(request, report)
+        report_audit(report, "Report read (API)", action=Action.READ, request=request)
         return JsonResponse(report_json(request, report))
     if not has_role(request.user, *CAN_EDIT_REPORTS):
         raise ApiError(403, "Your role does not allow editing reports.")
@@ -93,7 +91,7 @@ def report_detail(request: HttpRequest, report_id: int) -> JsonResponse:
     except (KeyError, TypeError, ValueError):
         raise ApiError(400, "Send findings, impression and the version you edited.") from None
     try:
-        report = services.report_save(
+        report = editing.report_save(
             report=report,
             user=request.user,
             findings=findings,
@@ -101,9 +99,9 @@ def report_detail(request: HttpRequest, report_id: int) -> JsonResponse:
             expected_version=version,
             request=request,
         )
-    except services.ReportConflict as exc:
+    except editing.ReportConflict as exc:
         raise ApiError(409, str(exc), report=report_json(request, exc.report)) from None
-    except services.ReportError as exc:
+    except ReportError as exc:
         raise ApiError(409, str(exc)) from None
     return JsonResponse(report_json(request, _report(report.pk)))
 
@@ -112,8 +110,8 @@ def report_detail(request: HttpRequest, report_id: int) -> JsonResponse:
 def report_draft(request: HttpRequest, report_id: int) -> JsonResponse:
     report = _report(report_id)
     try:
-        report = services.draft_request(report=report, user=request.user, request=request)
-    except services.ReportError as exc:
+        report = drafts.draft_request(report=report, user=request.user, request=request)
+    except ReportError as exc:
         raise ApiError(409, str(exc)) from None
     return JsonResponse(report_json(request, _report(report.pk)), status=202)
 
@@ -131,7 +129,7 @@ def report_sign(request: HttpRequest, report_id: int) -> JsonResponse:
     except (TypeError, ValueError):
         raise ApiError(400, "The version must be a whole number.") from None
     try:
-        services.report_sign(
+        editing.report_sign(
             report=report,
             user=request.user,
             password=body["password"],
@@ -139,10 +137,10 @@ def report_sign(request: HttpRequest, report_id: int) -> JsonResponse:
             expected_version=version,
             request=request,
         )
-    except services.ReauthenticationFailed as exc:
+    except editing.ReauthenticationFailed as exc:
         raise ApiError(403, str(exc)) from None
-    except services.ReportConflict as exc:
+    except editing.ReportConflict as exc:
         raise ApiError(409, str(exc), report=report_json(request, exc.report)) from None
-    except services.ReportError as exc:
+    except ReportError as exc:
         raise ApiError(409, str(exc)) from None
     return JsonResponse(report_json(request, _report(report.pk)))

@@ -222,7 +222,7 @@ class ReportTemplate(models.Model):
         ordering = ["modality", "body_part", "name"]
         constraints = [
             # The worker picks the most specific active template; two equally specific ones
-            # would make the choice arbitrary (checked first in template_library, with a message).
+            # would make the choice arbitrary (checked first in report_templates.library, with a message).
             models.UniqueConstraint(
                 fields=["modality", "body_part"],
                 condition=models.Q(active=True),

@@ -4,6 +4,7 @@ parameters and the image preprocessing."""
 
 from __future__ import annotations
 
+from medportal.accounts.names import display_name
 from medportal.reporting.models import Report
 
 
@@ -29,7 +30,7 @@ def report_provenance(report: Report) -> dict:
 
 def provenance_line(report: Report) -> str:
     """One sentence for a reader of the report: was it AI-assisted, by what, and who signed."""
-    signer = report.signed_by.get_full_name() or report.signed_by.get_username() if report.signed_by else None
+    signer = display_name(report.signed_by) or None
     if not report.model_id:
         return f"Written by the radiologist{f' ({signer})' if signer else ''}; no AI draft was used."
     revision = f" (revision {report.model_revision})" if report.model_revision else ""

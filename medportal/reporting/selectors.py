@@ -14,7 +14,7 @@ from medportal.imaging.models import Patient, Priority, Study
 from medportal.reporting import lifecycle
 from medportal.reporting.diff import DiffPiece, is_changed, text_diff
 from medportal.reporting.models import Report, ReportVersion
-from medportal.reporting.services import split_sections
+from medportal.reporting.sections import split_sections
 
 
 def report_stream_path(report_id: int) -> str:

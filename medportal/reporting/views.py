@@ -20,13 +20,15 @@ from medportal.access.roles import (
     Role,
     has_role,
 )
+from medportal.accounts.names import display_name
 from medportal.accounts.second_factor import totp_device
 from medportal.audit.models import Action, EventType, Outcome
 from medportal.audit.services import audit_record
+from medportal.imaging.auditing import study_audit
 from medportal.imaging.models import Study
 from medportal.imaging.services import study_set_indication
 from medportal.imaging.viewer import study_viewer, viewer_request
-from medportal.reporting import services
+from medportal.reporting.auditing import report_audit
 from medportal.reporting.forms import (
     AddendumForm,
     AssignForm,
@@ -38,7 +40,9 @@ from medportal.reporting.forms import (
     WorklistFilterForm,
     radiologists,
 )
+from medportal.reporting.lifecycle import ReportError
 from medportal.reporting.models import Report
+from medportal.reporting.report_templates.library import template_for_study
 from medportal.reporting.selectors import (
     WorklistParams,
     report_ai_draft,
@@ -46,7 +50,7 @@ from medportal.reporting.selectors import (
     report_stream_path,
     worklist_page,
 )
-from medportal.reporting.template_library import template_for_study
+from medportal.reporting.services import claims, drafts, editing
 
 # (sort key, heading) in the order the worklist shows them.
 WORKLIST_COLUMNS = [
@@ -115,7 +119,14 @@ def _after_worklist_action(
 ) -> HttpResponse:
     """Back to the worklist as the user had it (``return_to`` holds its query string)."""
     if error and report is not None:
-        _audit_refusal(request, report, error)
+        report_audit(
+            report,
+            f"Report action refused: {request.resolver_match.url_name}",
+            action=Action.UPDATE,
+            outcome=Outcome.MINOR_FAILURE,
+            request=request,
+            detail={"reason": error[:300]},
+        )
     form = WorklistFilterForm(QueryDict(request.POST.get("return_to", "")))
     params = form.params()
     if not request.htmx:
@@ -140,8 +151,8 @@ def _study_words(report: Report) -> str:
 def report_claim(request: HttpRequest, report_id: int) -> HttpResponse:
     report = _report_or_404(report_id)
     try:
-        services.report_claim(report=report, user=request.user, request=request)
-    except services.ReportError as exc:
+        claims.report_claim(report=report, user=request.user, request=request)
+    except ReportError as exc:
         return _after_worklist_action(request, error=str(exc), status=409, report=report)
     return _after_worklist_action(request, notice=f"You claimed {_study_words(report)}.")
 
@@ -151,8 +162,8 @@ def report_claim(request: HttpRequest, report_id: int) -> HttpResponse:
 def report_release(request: HttpRequest, report_id: int) -> HttpResponse:
     report = _report_or_404(report_id)
     try:
-        services.report_release(report=report, user=request.user, request=request)
-    except services.ReportError as exc:
+        claims.report_release(report=report, user=request.user, request=request)
+    except ReportError as exc:
         return _after_worklist_action(request, error=str(exc), status=409, report=report)
     return _after_worklist_action(request, notice=f"You released {_study_words(report)}.")
 
@@ -168,10 +179,10 @@ def report_assign(request: HttpRequest, report_id: int) -> HttpResponse:
         )
     assignee = form.cleaned_data["assignee"]
     try:
-        services.report_assign(report=report, assignee=assignee, user=request.user, request=request)
-    except services.ReportError as exc:
+        claims.report_assign(report=report, assignee=assignee, user=request.user, request=request)
+    except ReportError as exc:
         return _after_worklist_action(request, error=str(exc), status=409, report=report)
-    who = (assignee.get_full_name() or assignee.get_username()) if assignee else "nobody"
+    who = display_name(assignee) or "nobody"
     return _after_worklist_action(request, notice=f"{_study_words(report)} is assigned to {who}.")
 
 
@@ -180,8 +191,8 @@ def report_assign(request: HttpRequest, report_id: int) -> HttpResponse:
 def worklist_next(request: HttpRequest) -> HttpResponse:
     """Claim the next unclaimed study in reading order and open it."""
     try:
-        report = services.worklist_next(user=request.user, request=request)
-    except services.ReportError as exc:
+        report = claims.worklist_next(user=request.user, request=request)
+    except ReportError as exc:
         messages.error(request, str(exc))
         return redirect("worklist")
     if report is None:
@@ -256,16 +267,10 @@ def _report_context(request: HttpRequest, report: Report, **extra) -> dict:
 @role_required(*CAN_VIEW_STUDIES)
 def study_detail(request: HttpRequest, study_id: int) -> HttpResponse:
     study = get_object_or_404(Study.objects.select_related("patient"), pk=study_id)
-    report = services.report_for_study(study=study)
+    report = drafts.report_for_study(study=study)
     viewer = study_viewer(study=study, **viewer_request(request.GET))
-    audit_record(
-        event_type=EventType.PATIENT_RECORD,
-        action=Action.READ,
-        description="Study viewed",
-        request=request,
-        **study.audit_identifiers(),
-        object_type="study",
-        object_id=study.pk,
+    study_audit(
+        study, "Study viewed", event_type=EventType.PATIENT_RECORD, action=Action.READ, request=request
     )
     context = _report_context(
         request,
@@ -276,21 +281,16 @@ def study_detail(request: HttpRequest, study_id: int) -> HttpResponse:
     return render(request, "reporting/study_detail.html", context)
 
 
-def _audit_refusal(request: HttpRequest, report: Report, reason: str) -> None:
-    """A refused action on a patient's report is itself part of the record."""
-    services.report_audit(
-        report,
-        f"Report action refused: {request.resolver_match.url_name}",
-        action=Action.UPDATE,
-        outcome=Outcome.MINOR_FAILURE,
-        request=request,
-        detail={"reason": reason[:300]},
-    )
-
-
 def _report_panel(request: HttpRequest, report: Report, status: int = 200, **extra) -> HttpResponse:
     if extra.get("errors"):
-        _audit_refusal(request, report, "; ".join(extra["errors"]))
+        report_audit(
+            report,
+            f"Report action refused: {request.resolver_match.url_name}",
+            action=Action.UPDATE,
+            outcome=Outcome.MINOR_FAILURE,
+            request=request,
+            detail={"reason": "; ".join(extra["errors"])[:300]},
+        )
     if not request.htmx:
         for text in extra.get("errors", []):
             messages.error(request, text)
@@ -312,7 +312,7 @@ def _report_or_404(report_id: int) -> Report:
 def report_panel(request: HttpRequest, report_id: int) -> HttpResponse:
     """The report panel alone, for htmx to refresh when a draft ends."""
     report = _report_or_404(report_id)
-    services.report_audit(report, "Report viewed", action=Action.READ, request=request)
+    report_audit(report, "Report viewed", action=Action.READ, request=request)
     return render(request, "reporting/study_detail.html#report-panel", _report_context(request, report))
 
 
@@ -339,13 +339,13 @@ def report_draft(request: HttpRequest, report_id: int) -> HttpResponse:
     if not form.is_valid():
         return _report_panel(request, report, status=400, errors=_form_errors(form), draft_form=form)
     try:
-        services.draft_request(
+        drafts.draft_request(
             report=report,
             user=request.user,
             instruction=form.cleaned_data["instruction"],
             request=request,
         )
-    except services.ReportError as exc:
+    except ReportError as exc:
         return _report_panel(request, report, status=409, errors=[str(exc)], draft_form=form)
     return _report_panel(request, report)
 
@@ -367,7 +367,7 @@ def report_save(request: HttpRequest, report_id: int) -> HttpResponse:
         )
     was_signable = report.is_signable
     try:
-        services.report_save(
+        editing.report_save(
             report=report,
             user=request.user,
             findings=form.cleaned_data["findings"],
@@ -378,12 +378,12 @@ def report_save(request: HttpRequest, report_id: int) -> HttpResponse:
             expected_version=form.cleaned_data["version"],
             request=request,
         )
-    except services.ReportConflict as exc:
+    except editing.ReportConflict as exc:
         # The newer text goes into the editor; what this user typed stays shown, to copy from.
         return refused(
             _report_panel(request, exc.report, status=409, errors=[str(exc)], unsaved=form.cleaned_data)
         )
-    except services.ReportError as exc:
+    except ReportError as exc:
         return refused(_report_panel(request, report, status=409, errors=[str(exc)]))
     if quiet:
         report.refresh_from_db()
@@ -402,7 +402,7 @@ def report_sign(request: HttpRequest, report_id: int) -> HttpResponse:
     if not form.is_valid():
         return _report_panel(request, report, status=400, errors=["Enter your password to sign."])
     try:
-        services.report_sign(
+        editing.report_sign(
             report=report,
             user=request.user,
             password=form.cleaned_data["password"],
@@ -410,7 +410,7 @@ def report_sign(request: HttpRequest, report_id: int) -> HttpResponse:
             expected_version=form.cleaned_data["version"],
             request=request,
         )
-    except services.ReportError as exc:
+    except ReportError as exc:
         return _report_panel(request, report, status=409, errors=[str(exc)])
     if not request.htmx:
         messages.success(request, "Report signed.")
@@ -430,7 +430,7 @@ def report_addendum(request: HttpRequest, report_id: int) -> HttpResponse:
     if not form.is_valid():
         return _report_panel(request, report, status=400, errors=_form_errors(form), addendum_form=form)
     try:
-        addendum = services.addendum_sign(
+        addendum = editing.addendum_sign(
             report=report,
             user=request.user,
             text=form.cleaned_data["text"],
@@ -438,7 +438,7 @@ def report_addendum(request: HttpRequest, report_id: int) -> HttpResponse:
             otp_code=form.cleaned_data["otp_code"],
             request=request,
         )
-    except services.ReportError as exc:
+    except ReportError as exc:
         return _report_panel(request, report, status=409, errors=[str(exc)], addendum_form=form)
     if not request.htmx:
         messages.success(request, f"Addendum {addendum.number} signed.")
@@ -453,10 +453,10 @@ def report_cancel(request: HttpRequest, report_id: int) -> HttpResponse:
     if not form.is_valid():
         return _report_panel(request, report, status=400, errors=_form_errors(form))
     try:
-        services.report_cancel(
+        editing.report_cancel(
             report=report, user=request.user, reason=form.cleaned_data["reason"], request=request
         )
-    except services.ReportError as exc:
+    except ReportError as exc:
         return _report_panel(request, report, status=409, errors=[str(exc)])
     if not request.htmx:
         messages.success(request, "Report cancelled.")

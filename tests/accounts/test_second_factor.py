@@ -59,20 +59,20 @@ def test_an_enrolled_user_needs_a_code_after_the_password(client, radiologist):
 def test_sign_off_asks_an_enrolled_radiologist_for_a_code(client, radiologist, settings):
     from medportal.imaging.ingest import IncomingFile
     from medportal.intake.receive import studies_receive
-    from medportal.reporting import services
+    from medportal.reporting.services import editing
     from tests.conftest import dicom_bytes
 
     settings.MEDPORTAL_AUTO_DRAFT = False
     _, reports = studies_receive(
         files=[IncomingFile("CT.dcm", dicom_bytes("CT_small.dcm"))], uploader=radiologist, auto_draft=False
     )
-    report = services.report_save(
+    report = editing.report_save(
         report=reports[0], user=radiologist, findings="Clear.", impression="Normal.", expected_version=0
     )
     device = enrolled(radiologist)
-    with pytest.raises(services.ReauthenticationFailed, match="authenticator"):
-        services.report_sign(report=report, user=radiologist, password=PASSWORD, otp_code="")
-    signed = services.report_sign(
+    with pytest.raises(editing.ReauthenticationFailed, match="authenticator"):
+        editing.report_sign(report=report, user=radiologist, password=PASSWORD, otp_code="")
+    signed = editing.report_sign(
         report=report, user=radiologist, password=PASSWORD, otp_code=current_code(device)
     )
     assert signed.status == "signed"

@@ -12,8 +12,8 @@ import pytest
 from django.db import connection
 from playwright.sync_api import expect
 
-from medportal.reporting import services
 from medportal.reporting.models import Report, ReportStatus, ReportVersion
+from medportal.reporting.services import editing
 from tests.conftest import PASSWORD, dicom_bytes, token_header
 from tests.e2e.conftest import ARTIFACTS
 from tests.e2e.test_browser import browser_page  # noqa: F401  (the fixture)
@@ -156,7 +156,7 @@ def test_a_radiologist_edits_beside_the_ai_draft_with_autosave_and_keys(
 
     # Someone else saves; the next autosave meets their text and says so, keeping mine to copy.
     in_another_thread(
-        services.report_save,
+        editing.report_save,
         report=report,
         user=second_radiologist,
         findings="Ravi's findings.",

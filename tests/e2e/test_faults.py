@@ -14,7 +14,7 @@ from pydicom.uid import generate_uid
 from websockets.sync.client import connect
 
 from medportal.reporting.models import Report, ReportStatus, ReportVersion
-from medportal.reporting.services import MAX_DRAFT_CLAIMS
+from medportal.reporting.services.drafts import MAX_DRAFT_CLAIMS
 from tests.conftest import dicom_path, token_header
 from tests.stream_client import DraftFollower
 

@@ -17,8 +17,8 @@ from django.conf import settings
 
 from medportal.operations.presence import redis_client
 from medportal.operations.selectors import workers_live
-from medportal.reporting import services
 from medportal.reporting.models import Report, ReportStatus
+from medportal.reporting.services import drafts
 from tests.conftest import token_header
 from tests.e2e.conftest import ARTIFACTS, ROOT, database_url, free_port, stop, wait_for_log
 from tests.e2e.test_faults import upload, wait_for
@@ -91,7 +91,7 @@ def test_the_launchers_worker_serves_the_default_queue_and_its_models_pool(launc
     other = upload(api)
     settings.CELERY_TASK_DEFAULT_QUEUE = launcher["default"]
     settings.MEDPORTAL_MODEL = "google/medgemma-4b-it"
-    services.draft_request(report=Report.objects.get(pk=other["id"]), user=radiologist)
+    drafts.draft_request(report=Report.objects.get(pk=other["id"]), user=radiologist)
 
     for report, queue in ((pooled, launcher["pool"]), (other, launcher["default"])):
         drafted = wait_for(

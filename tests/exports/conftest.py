@@ -10,9 +10,9 @@ from pypdf import PdfReader
 
 from medportal.imaging.ingest import IncomingFile
 from medportal.intake.receive import studies_receive
-from medportal.reporting import services
 from medportal.reporting.models import Report
-from medportal.reporting.services import DraftProvenance
+from medportal.reporting.services import drafts, editing
+from medportal.reporting.services.drafts import DraftProvenance
 from tests.conftest import PASSWORD, dicom_bytes
 
 DRAFT = (
@@ -74,9 +74,9 @@ def received_report(user, *, name: str = "CT_small.dcm", data: bytes | None = No
 
 def drafted(report: Report, user, provenance: DraftProvenance = PROVENANCE) -> Report:
     """The worker's path: claim the draft, write it with its provenance."""
-    attempt = services.draft_request(report=report, user=user).attempt
-    claim = services.draft_start(report_id=report.pk, attempt=attempt)
-    assert claim and services.draft_finish(claim=claim, text=DRAFT, provenance=provenance)
+    attempt = drafts.draft_request(report=report, user=user).attempt
+    claim = drafts.draft_start(report_id=report.pk, attempt=attempt)
+    assert claim and drafts.draft_finish(claim=claim, text=DRAFT, provenance=provenance)
     # The worker records the template it drafted with; nothing else writes it yet.
     Report.objects.filter(pk=report.pk).update(template_name=TEMPLATE_NAME)
     return Report.objects.get(pk=report.pk)
@@ -87,7 +87,7 @@ def signed(
 ) -> Report:
     if ai:
         report = drafted(report, user, provenance)
-    report = services.report_save(
+    report = editing.report_save(
         report=report,
         user=user,
         technique=technique,
@@ -96,11 +96,11 @@ def signed(
         impression=IMPRESSION,
         expected_version=report.version,
     )
-    return services.report_sign(report=report, user=user, password=PASSWORD)
+    return editing.report_sign(report=report, user=user, password=PASSWORD)
 
 
 def add_addendum(report: Report, user, text: str):
-    return services.addendum_sign(report=report, user=user, text=text, password=PASSWORD)
+    return editing.addendum_sign(report=report, user=user, text=text, password=PASSWORD)
 
 
 @pytest.fixture

@@ -15,8 +15,8 @@ from django.utils import timezone
 from pydicom.uid import generate_uid
 
 from medportal.imaging.models import Patient, Study
-from medportal.reporting import services
 from medportal.reporting.models import Report
+from medportal.reporting.services import drafts, editing
 from tests.conftest import PASSWORD
 from tests.e2e.conftest import ROOT, database_url, free_port, start_celery_worker, stop
 
@@ -198,11 +198,11 @@ def new_study(
 
 def written_report(user, *, findings: str, impression: str, study: Study | None = None) -> Report:
     """A report the radiologist wrote (saved, in review), ready to sign."""
-    report = services.report_for_study(study=study or new_study())
-    return services.report_save(
+    report = drafts.report_for_study(study=study or new_study())
+    return editing.report_save(
         report=report, user=user, findings=findings, impression=impression, expected_version=report.version
     )
 
 
 def sign(report: Report, user) -> Report:
-    return services.report_sign(report=report, user=user, password=PASSWORD)
+    return editing.report_sign(report=report, user=user, password=PASSWORD)

@@ -18,8 +18,8 @@ from medportal.audit.models import AuditEvent, EventType, Outcome
 from medportal.hl7 import receivers
 from medportal.hl7.models import MessageStatus, OutboundMessage
 from medportal.hl7.services import SEND_TASK, message_queue
-from medportal.reporting import services
 from medportal.reporting.models import Report
+from medportal.reporting.services import editing
 from medportal.reporting.signals import report_signed
 from tests.conftest import PASSWORD, make_user
 from tests.e2e.conftest import ARTIFACTS
@@ -85,7 +85,7 @@ def test_an_addendum_sends_a_second_message_with_status_c_and_the_addendum(inter
     interfaces.start()
     report = sign(written_report(radiologist, findings="Small nodule.", impression="Follow up."), radiologist)
     listener.wait_for(1)
-    addendum = services.addendum_sign(
+    addendum = editing.addendum_sign(
         report=report, user=radiologist, text="The nodule is calcified: benign.", password=PASSWORD
     )
 
@@ -168,7 +168,7 @@ def test_nothing_is_lost_when_the_receiver_comes_up_later(interfaces, radiologis
     interfaces.configure(MEDPORTAL_HL7_MAX_ATTEMPTS=50)
     interfaces.start()  # nothing listens yet
     report = sign(written_report(radiologist, findings="Fracture.", impression="Distal radius."), radiologist)
-    addendum = services.addendum_sign(report=report, user=radiologist, text="Undisplaced.", password=PASSWORD)
+    addendum = editing.addendum_sign(report=report, user=radiologist, text="Undisplaced.", password=PASSWORD)
 
     final = message_of(report)
     wait_until(lambda: OutboundMessage.objects.get(pk=final.pk).attempts >= 2, what="a retry")

@@ -13,8 +13,8 @@ from medportal.access.roles import Role
 from medportal.hl7.message import escape, parse_ack
 from medportal.hl7.models import MessageStatus, OutboundMessage
 from medportal.hl7.services import message_queue
-from medportal.reporting import services
-from medportal.reporting.services import DraftProvenance
+from medportal.reporting.services import drafts, editing
+from medportal.reporting.services.drafts import DraftProvenance
 from tests.conftest import PASSWORD, make_user
 from tests.hl7.conftest import new_study, sign, written_report
 
@@ -46,10 +46,10 @@ def doctor(username: str = "rita", first: str = "Rita", last: str = "Hayworth") 
 
 
 def ai_drafted_report(user, text: str):
-    report = services.report_for_study(study=new_study())
-    attempt = services.draft_request(report=report, user=user).attempt
-    claim = services.draft_start(report_id=report.pk, attempt=attempt)
-    services.draft_finish(claim=claim, text=text, provenance=PROVENANCE)
+    report = drafts.report_for_study(study=new_study())
+    attempt = drafts.draft_request(report=report, user=user).attempt
+    claim = drafts.draft_start(report_id=report.pk, attempt=attempt)
+    drafts.draft_finish(claim=claim, text=text, provenance=PROVENANCE)
     report.refresh_from_db()
     return report
 
@@ -99,8 +99,8 @@ def test_a_signed_report_is_an_oru_r01_with_status_f_its_sections_and_the_ai_pro
 def test_an_addendum_is_a_correction_with_status_c_carrying_the_report_and_its_addenda(hl7_on):
     rita, ravi = doctor(), doctor("ravi", "Ravi", "Shankar")
     report = sign(written_report(rita, findings="Nodule 4 mm.", impression="Follow up."), rita)
-    first = services.addendum_sign(report=report, user=rita, text="Left lower lobe.", password=PASSWORD)
-    second = services.addendum_sign(report=report, user=ravi, text="Compared: stable.", password=PASSWORD)
+    first = editing.addendum_sign(report=report, user=rita, text="Left lower lobe.", password=PASSWORD)
+    second = editing.addendum_sign(report=report, user=ravi, text="Compared: stable.", password=PASSWORD)
 
     final = hl7.parse(message_queue(report_id=report.pk, addendum_id=None).payload)
     correction = hl7.parse(message_queue(report_id=report.pk, addendum_id=second.pk).payload)
@@ -137,7 +137,7 @@ def test_hostile_text_cannot_break_out_of_its_field(hl7_on):
     study.indication = HOSTILE
     study.save()
     report = sign(written_report(rita, findings=HOSTILE, impression="IMP " + HOSTILE, study=study), rita)
-    addendum = services.addendum_sign(report=report, user=rita, text="ADD " + HOSTILE, password=PASSWORD)
+    addendum = editing.addendum_sign(report=report, user=rita, text="ADD " + HOSTILE, password=PASSWORD)
 
     payload = message_queue(report_id=report.pk, addendum_id=addendum.pk).payload
     assert "\x0b" not in payload and "\x1c" not in payload and "\n" not in payload and "\x7f" not in payload

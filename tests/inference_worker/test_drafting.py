@@ -11,8 +11,8 @@ from inference_worker.drafting import draft_run
 from inference_worker.engine import ModelLoadError
 from medportal.imaging.ingest import IncomingFile
 from medportal.intake.receive import studies_receive
-from medportal.reporting import services
 from medportal.reporting.models import ReportStatus, ReportVersion
+from medportal.reporting.services import drafts
 from medportal.streaming.publish import ReportPublisher, report_group
 from tests.conftest import dicom_bytes
 
@@ -56,7 +56,7 @@ def queued_report(radiologist, django_capture_on_commit_callbacks):
         auto_draft=False,
     )
     # The Celery task goes to no worker here: this test runs the worker's function itself.
-    return services.draft_request(report=reports[0], user=radiologist)
+    return drafts.draft_request(report=reports[0], user=radiologist)
 
 
 @pytest.mark.django_db
@@ -133,7 +133,7 @@ def test_a_model_that_cannot_load_leaves_a_visible_failure_and_a_retry_works(
     assert failed.status == ReportStatus.FAILED
     assert "HF_TOKEN" in failed.failure_reason
 
-    retried = services.draft_request(report=failed, user=radiologist)
+    retried = drafts.draft_request(report=failed, user=radiologist)
     assert retried.status == ReportStatus.QUEUED and retried.attempt == failed.attempt + 1
     assert (
         draft_run(

@@ -16,8 +16,8 @@ from django.conf import settings
 from medportal.celery import draft_queue, model_queues_parse, queue_for_model, worker_queues
 from medportal.imaging.ingest import IncomingFile
 from medportal.intake.receive import studies_receive
-from medportal.reporting import services
 from medportal.reporting.models import Report, ReportStatus
+from medportal.reporting.services import drafts
 from tests.conftest import dicom_bytes
 from tests.e2e.conftest import ROOT
 from tests.queues import draft_args
@@ -100,7 +100,7 @@ def test_a_draft_for_the_configured_model_lands_in_its_pools_queue(
         auto_draft=False,
     )
     with django_capture_on_commit_callbacks(execute=True):
-        services.draft_request(report=report, user=radiologist)
+        drafts.draft_request(report=report, user=radiologist)
 
     assert draft_args(client, queue) == [[report.pk, 1]]
     assert client.llen(settings.CELERY_TASK_DEFAULT_QUEUE) == default_before

@@ -7,9 +7,9 @@ from pydicom.uid import generate_uid
 
 from medportal.access.roles import Role
 from medportal.imaging.models import Patient, Study
-from medportal.reporting import services
 from medportal.reporting.models import Report
-from medportal.reporting.services import DraftProvenance
+from medportal.reporting.services import drafts, editing
+from medportal.reporting.services.drafts import DraftProvenance
 from tests.conftest import PASSWORD, make_user
 
 DRAFT = "FINDINGS: The lungs are clear.\nNo pleural effusion.\nIMPRESSION: Normal chest radiograph."
@@ -31,22 +31,22 @@ def new_report(modality: str = "CR") -> Report:
     study = Study.objects.create(
         study_uid=generate_uid(), patient=patient, accession_number=generate_uid()[-16:], modality=modality
     )
-    return services.report_for_study(study=study)
+    return drafts.report_for_study(study=study)
 
 
 def drafted(
     report: Report, user, text: str = DRAFT, model_id: str = "tiny", revision: str = "rev-1"
 ) -> Report:
     """Request a draft and run the worker's service path for it."""
-    attempt = services.draft_request(report=report, user=user).attempt
-    claim = services.draft_start(report_id=report.pk, attempt=attempt)
+    attempt = drafts.draft_request(report=report, user=user).attempt
+    claim = drafts.draft_start(report_id=report.pk, attempt=attempt)
     assert claim
-    assert services.draft_finish(claim=claim, text=text, provenance=provenance(model_id, revision))
+    assert drafts.draft_finish(claim=claim, text=text, provenance=provenance(model_id, revision))
     return Report.objects.get(pk=report.pk)
 
 
 def edited(report: Report, user, findings: str, impression: str) -> Report:
-    return services.report_save(
+    return editing.report_save(
         report=report, user=user, findings=findings, impression=impression, expected_version=report.version
     )
 
@@ -57,7 +57,7 @@ def sign(django_capture_on_commit_callbacks):
 
     def sign(report: Report, user) -> Report:
         with django_capture_on_commit_callbacks(execute=True):
-            return services.report_sign(report=report, user=user, password=PASSWORD)
+            return editing.report_sign(report=report, user=user, password=PASSWORD)
 
     return sign
 

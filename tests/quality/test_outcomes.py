@@ -6,8 +6,8 @@ import pytest
 from django.core.management import call_command
 
 from medportal.quality.models import DraftOutcome
-from medportal.reporting import services
 from medportal.reporting.models import ReportVersion
+from medportal.reporting.services import editing
 from tests.conftest import PASSWORD
 from tests.quality.conftest import DRAFT_MEASURED, drafted, edited, new_report
 
@@ -100,7 +100,7 @@ def test_an_addendum_leaves_the_measure_as_it_was(radiologist, sign, django_capt
     before = DraftOutcome.objects.get(report=report)
 
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        services.addendum_sign(report=report, user=radiologist, text="Also: no fracture.", password=PASSWORD)
+        editing.addendum_sign(report=report, user=radiologist, text="Also: no fracture.", password=PASSWORD)
 
     assert callbacks  # report_signed was sent, for the addendum
     after = DraftOutcome.objects.get(report=report)
@@ -110,13 +110,13 @@ def test_an_addendum_leaves_the_measure_as_it_was(radiologist, sign, django_capt
 
 def test_the_backfill_measures_reports_signed_before_and_is_idempotent(radiologist, capsys):
     # Signed without running the commit callbacks: as if signed before this app existed.
-    unchanged = services.report_sign(
+    unchanged = editing.report_sign(
         report=drafted(new_report(), radiologist), user=radiologist, password=PASSWORD
     )
     changed = edited(drafted(new_report(), radiologist), radiologist, "Small pleural effusion.", "")
-    services.report_sign(report=changed, user=radiologist, password=PASSWORD)
+    editing.report_sign(report=changed, user=radiologist, password=PASSWORD)
     by_hand = edited(new_report(), radiologist, "Written by hand.", "")
-    services.report_sign(report=by_hand, user=radiologist, password=PASSWORD)
+    editing.report_sign(report=by_hand, user=radiologist, password=PASSWORD)
     assert not DraftOutcome.objects.exists()
 
     call_command("quality_backfill")

@@ -10,9 +10,9 @@ from django.urls import reverse
 
 from medportal.audit.models import AuditEvent, Outcome
 from medportal.imaging.models import Instance, Study
-from medportal.reporting import services
 from medportal.reporting.models import Report, ReportStatus
-from medportal.reporting.services import DraftProvenance
+from medportal.reporting.services import drafts
+from medportal.reporting.services.drafts import DraftProvenance
 from tests.conftest import PASSWORD, dicom_bytes, token_header
 
 DRAFT = "FINDINGS: No acute cardiopulmonary abnormality.\nIMPRESSION: Normal chest radiograph."
@@ -98,9 +98,9 @@ def received(client, rita, no_auto_draft) -> dict:
 def drafted(received) -> dict:
     """The same report after the worker's service path wrote the AI draft."""
     report = Report.objects.get(pk=received["id"])
-    attempt = services.draft_request(report=report, user=None).attempt
-    claim = services.draft_start(report_id=report.pk, attempt=attempt)
-    assert services.draft_finish(claim=claim, text=DRAFT, provenance=PROVENANCE)
+    attempt = drafts.draft_request(report=report, user=None).attempt
+    claim = drafts.draft_start(report_id=report.pk, attempt=attempt)
+    assert drafts.draft_finish(claim=claim, text=DRAFT, provenance=PROVENANCE)
     return received
 
 

@@ -10,9 +10,9 @@ import pytest
 from django.urls import reverse
 
 from medportal.audit.models import AuditEvent, Outcome
-from medportal.reporting import services
 from medportal.reporting.models import Report, ReportStatus, ReportVersion
 from medportal.reporting.selectors import report_ai_draft
+from medportal.reporting.services import drafts, editing
 from tests.conftest import PASSWORD
 from tests.reporting.test_services import DRAFT, PROVENANCE, drafted, new_report, reload
 
@@ -93,12 +93,12 @@ def test_the_diff_escapes_the_text(rita, report):
 
 
 def test_no_ai_draft_is_compared_while_a_new_one_is_being_written(radiologist, report):
-    services.report_save(
+    editing.report_save(
         report=report, user=radiologist, findings="Mine.", impression="", expected_version=report.version
     )
     assert report_ai_draft(reload(report))["findings"] == "The lungs are clear.\nNo pleural effusion."
 
-    services.draft_request(report=reload(report), user=radiologist)
+    drafts.draft_request(report=reload(report), user=radiologist)
 
     assert report_ai_draft(reload(report)) is None
 
@@ -176,7 +176,7 @@ def test_a_keyboard_save_is_quiet_too(rita, report):
 def test_an_autosave_after_someone_else_saved_shows_their_text_and_keeps_mine_on_the_page(
     rita, report, second_radiologist
 ):
-    theirs = services.report_save(
+    theirs = editing.report_save(
         report=report,
         user=second_radiologist,
         findings="Their newer findings.",
@@ -204,7 +204,7 @@ def test_an_autosave_after_someone_else_saved_shows_their_text_and_keeps_mine_on
 
 
 def test_an_autosave_of_a_signed_report_is_refused_with_the_reason(rita, report, radiologist):
-    services.report_sign(report=report, user=radiologist, password=PASSWORD)
+    editing.report_sign(report=report, user=radiologist, password=PASSWORD)
 
     response = save(rita, report, findings="Too late.", impression="", version=report.version)
 
@@ -279,8 +279,8 @@ def test_regenerating_with_an_instruction_stores_and_audits_it_and_the_page_show
 
 def test_the_instruction_is_in_the_provenance_once_the_draft_is_written(rita, report, radiologist):
     rita.post(reverse("report-draft", args=[report.pk]), {"instruction": "Describe the lung bases."}, **HTMX)
-    claim = services.draft_start(report_id=report.pk, attempt=reload(report).attempt)
-    assert services.draft_finish(claim=claim, text=DRAFT, provenance=PROVENANCE)
+    claim = drafts.draft_start(report_id=report.pk, attempt=reload(report).attempt)
+    assert drafts.draft_finish(claim=claim, text=DRAFT, provenance=PROVENANCE)
 
     page = study_page(rita, report)
     assert "Describe the lung bases." in between(page, 'id="provenance-instruction"', "</dd>")
@@ -288,7 +288,7 @@ def test_the_instruction_is_in_the_provenance_once_the_draft_is_written(rita, re
 
 def test_regenerating_without_an_instruction_clears_the_last_one(rita, report):
     rita.post(reverse("report-draft", args=[report.pk]), {"instruction": "Be brief."}, **HTMX)
-    services.draft_fail(report_id=report.pk, attempt=reload(report).attempt, reason="test")
+    drafts.draft_fail(report_id=report.pk, attempt=reload(report).attempt, reason="test")
 
     rita.post(reverse("report-draft", args=[report.pk]), {"instruction": ""}, **HTMX)
 
@@ -297,7 +297,7 @@ def test_regenerating_without_an_instruction_clears_the_last_one(rita, report):
 
 
 def test_regenerating_a_signed_report_is_refused_clearly_and_stores_nothing(rita, report, radiologist):
-    services.report_sign(report=report, user=radiologist, password=PASSWORD)
+    editing.report_sign(report=report, user=radiologist, password=PASSWORD)
 
     response = rita.post(
         reverse("report-draft", args=[report.pk]), {"instruction": "Try again, shorter."}, **HTMX

@@ -9,10 +9,11 @@ from django.urls import reverse
 
 from medportal.access.roles import Role
 from medportal.audit.models import AuditEvent, Outcome
-from medportal.reporting import lifecycle, services
-from medportal.reporting.lifecycle import IllegalTransition, ReportStatus
+from medportal.reporting import lifecycle
+from medportal.reporting.lifecycle import IllegalTransition, ReportError, ReportStatus
 from medportal.reporting.models import Addendum
-from medportal.reporting.services import ReauthenticationFailed, ReportError
+from medportal.reporting.services import claims, drafts, editing
+from medportal.reporting.services.editing import ReauthenticationFailed
 from medportal.reporting.signals import report_signed
 from tests.conftest import PASSWORD, make_user
 from tests.reporting.test_services import PROVENANCE, drafted, new_report, reload, signed
@@ -41,27 +42,27 @@ def test_every_action_from_every_state_either_moves_or_says_why():
 def test_claiming_a_drafted_report_puts_it_in_review_and_releasing_gives_it_back(report, radiologist):
     report = drafted(report, radiologist)
     assert report.status == S.DRAFTED
-    assert services.report_claim(report=report, user=radiologist).status == S.IN_REVIEW
-    assert services.report_release(report=report, user=radiologist).status == S.DRAFTED
+    assert claims.report_claim(report=report, user=radiologist).status == S.IN_REVIEW
+    assert claims.report_release(report=report, user=radiologist).status == S.DRAFTED
 
 
 @pytest.mark.django_db
 def test_a_draft_that_ends_after_the_study_was_claimed_is_in_review(report, radiologist):
-    attempt = services.draft_request(report=report, user=radiologist).attempt
-    claim = services.draft_start(report_id=report.pk, attempt=attempt)
-    assert services.report_claim(report=report, user=radiologist).status == S.DRAFTING
-    assert services.draft_finish(claim=claim, text="FINDINGS: Clear.", provenance=PROVENANCE)
+    attempt = drafts.draft_request(report=report, user=radiologist).attempt
+    claim = drafts.draft_start(report_id=report.pk, attempt=attempt)
+    assert claims.report_claim(report=report, user=radiologist).status == S.DRAFTING
+    assert drafts.draft_finish(claim=claim, text="FINDINGS: Clear.", provenance=PROVENANCE)
     assert reload(report).status == S.IN_REVIEW
 
 
 @pytest.mark.django_db
 def test_an_edited_report_is_in_review_and_can_be_signed(report, radiologist):
     report = drafted(report, radiologist)
-    edited = services.report_save(
+    edited = editing.report_save(
         report=report, user=radiologist, findings="Clear.", impression="Normal.", expected_version=1
     )
     assert edited.status == S.IN_REVIEW
-    assert services.report_sign(report=edited, user=radiologist, password=PASSWORD).status == S.SIGNED
+    assert editing.report_sign(report=edited, user=radiologist, password=PASSWORD).status == S.SIGNED
 
 
 @pytest.mark.django_db(transaction=True)
@@ -70,10 +71,10 @@ def test_addenda_are_signed_numbered_in_order_and_leave_the_report_text_alone(re
     report_signed.connect(lambda **kw: sent.append(kw["addendum_id"]), weak=False, dispatch_uid="t-add")
     try:
         report = signed(report, radiologist)
-        first = services.addendum_sign(
+        first = editing.addendum_sign(
             report=report, user=radiologist, text="Rib fracture on the left.", password=PASSWORD
         )
-        second = services.addendum_sign(
+        second = editing.addendum_sign(
             report=report, user=radiologist, text="Discussed with Dr. Lee.", password=PASSWORD
         )
     finally:
@@ -93,12 +94,12 @@ def test_addenda_are_signed_numbered_in_order_and_leave_the_report_text_alone(re
 def test_an_addendum_needs_a_signed_report_text_and_the_password(report, radiologist):
     report = drafted(report, radiologist)
     with pytest.raises(IllegalTransition, match="Only a signed report takes addenda"):
-        services.addendum_sign(report=report, user=radiologist, text="More.", password=PASSWORD)
-    report = services.report_sign(report=report, user=radiologist, password=PASSWORD)
+        editing.addendum_sign(report=report, user=radiologist, text="More.", password=PASSWORD)
+    report = editing.report_sign(report=report, user=radiologist, password=PASSWORD)
     with pytest.raises(ReportError, match="empty addendum"):
-        services.addendum_sign(report=report, user=radiologist, text="   ", password=PASSWORD)
+        editing.addendum_sign(report=report, user=radiologist, text="   ", password=PASSWORD)
     with pytest.raises(ReauthenticationFailed):
-        services.addendum_sign(report=report, user=radiologist, text="More.", password="wrong")
+        editing.addendum_sign(report=report, user=radiologist, text="More.", password="wrong")
     assert not Addendum.objects.exists()
     assert reload(report).status == S.SIGNED
 
@@ -106,18 +107,18 @@ def test_an_addendum_needs_a_signed_report_text_and_the_password(report, radiolo
 @pytest.mark.django_db
 def test_a_signed_or_amended_report_refuses_every_change_with_a_clear_reason(report, radiologist):
     report = signed(report, radiologist)
-    services.addendum_sign(report=report, user=radiologist, text="More.", password=PASSWORD)
+    editing.addendum_sign(report=report, user=radiologist, text="More.", password=PASSWORD)
     for attempt_change, message in [
-        (lambda: services.draft_request(report=report, user=radiologist), "Corrections are addenda"),
+        (lambda: drafts.draft_request(report=report, user=radiologist), "Corrections are addenda"),
         (
-            lambda: services.report_save(
+            lambda: editing.report_save(
                 report=report, user=radiologist, findings="x", impression="y", expected_version=2
             ),
             "Corrections are addenda",
         ),
-        (lambda: services.report_sign(report=report, user=radiologist, password=PASSWORD), "already signed"),
-        (lambda: services.report_cancel(report=report, user=radiologist, reason="x"), "cannot be cancelled"),
-        (lambda: services.report_claim(report=report, user=radiologist), "cannot be claimed"),
+        (lambda: editing.report_sign(report=report, user=radiologist, password=PASSWORD), "already signed"),
+        (lambda: editing.report_cancel(report=report, user=radiologist, reason="x"), "cannot be cancelled"),
+        (lambda: claims.report_claim(report=report, user=radiologist), "cannot be claimed"),
     ]:
         with pytest.raises(IllegalTransition, match=message):
             attempt_change()
@@ -137,7 +138,7 @@ def test_the_database_lets_an_addendum_amend_a_signed_report_and_nothing_else(re
         ]:
             with pytest.raises(IntegrityError), transaction.atomic():
                 cursor.execute(statement, [report.pk])
-    addendum = services.addendum_sign(report=report, user=radiologist, text="More.", password=PASSWORD)
+    addendum = editing.addendum_sign(report=report, user=radiologist, text="More.", password=PASSWORD)
     with connection.cursor() as cursor:
         for statement in [
             "UPDATE reporting_addendum SET text = 'forged' WHERE id = %s",
@@ -151,24 +152,24 @@ def test_the_database_lets_an_addendum_amend_a_signed_report_and_nothing_else(re
 
 @pytest.mark.django_db
 def test_cancelling_a_draft_in_progress_stops_the_worker_writing(report, radiologist):
-    attempt = services.draft_request(report=report, user=radiologist).attempt
-    claim = services.draft_start(report_id=report.pk, attempt=attempt)
-    cancelled = services.report_cancel(report=report, user=radiologist, reason="Ordered in error.")
+    attempt = drafts.draft_request(report=report, user=radiologist).attempt
+    claim = drafts.draft_start(report_id=report.pk, attempt=attempt)
+    cancelled = editing.report_cancel(report=report, user=radiologist, reason="Ordered in error.")
     assert (cancelled.status, cancelled.cancel_reason) == (S.CANCELLED, "Ordered in error.")
-    assert not services.draft_progress(claim=claim, text="late text")
-    assert not services.draft_finish(claim=claim, text="FINDINGS: late.", provenance=PROVENANCE)
+    assert not drafts.draft_progress(claim=claim, text="late text")
+    assert not drafts.draft_finish(claim=claim, text="FINDINGS: late.", provenance=PROVENANCE)
     stored = reload(report)
     assert (stored.status, stored.draft_text, stored.findings) == (S.CANCELLED, "", "")
     with pytest.raises(IllegalTransition, match="was cancelled; it cannot be sent for an AI draft"):
-        services.draft_request(report=report, user=radiologist)
+        drafts.draft_request(report=report, user=radiologist)
 
 
 @pytest.mark.django_db
 def test_a_cancel_needs_a_reason_and_a_radiologist_or_admin(report, radiologist, technologist):
     with pytest.raises(ReportError, match="Say why"):
-        services.report_cancel(report=report, user=radiologist, reason=" ")
+        editing.report_cancel(report=report, user=radiologist, reason=" ")
     with pytest.raises(ReportError, match="radiologist or an admin"):
-        services.report_cancel(report=report, user=technologist, reason="Duplicate.")
+        editing.report_cancel(report=report, user=technologist, reason="Duplicate.")
     assert reload(report).status == S.RECEIVED
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from medportal.reporting.mrrt import MAX_MRRT_BYTES, MrrtError, parse_mrrt
+from medportal.reporting.report_templates.mrrt import MAX_MRRT_BYTES, MrrtError, parse_mrrt
 
 DATA = Path(__file__).parent / "data"
 

@@ -17,15 +17,11 @@ from pydicom.uid import generate_uid
 from medportal.audit.models import AuditEvent, EventType, Outcome
 from medportal.celery import DRAFT_TASK
 from medportal.imaging.models import Patient, Study
-from medportal.reporting import services
-from medportal.reporting.lifecycle import IllegalTransition
+from medportal.reporting.lifecycle import IllegalTransition, ReportError
 from medportal.reporting.models import Report, ReportStatus, ReportVersion, SignedReportError
-from medportal.reporting.services import (
-    DraftProvenance,
-    ReauthenticationFailed,
-    ReportConflict,
-    ReportError,
-)
+from medportal.reporting.services import drafts, editing
+from medportal.reporting.services.drafts import DraftProvenance
+from medportal.reporting.services.editing import ReauthenticationFailed, ReportConflict
 from tests.conftest import PASSWORD, make_user
 
 DRAFT = "FINDINGS: The lungs are clear.\nNo pleural effusion.\nIMPRESSION: Normal chest radiograph."
@@ -46,7 +42,7 @@ def new_report() -> Report:
     study = Study.objects.create(
         study_uid=generate_uid(), patient=patient, accession_number="ACC-1", modality="CR"
     )
-    return services.report_for_study(study=study)
+    return drafts.report_for_study(study=study)
 
 
 def reload(report: Report) -> Report:
@@ -55,16 +51,16 @@ def reload(report: Report) -> Report:
 
 def drafted(report: Report, user, text: str = DRAFT) -> Report:
     """Request a draft and run the worker's service path for it."""
-    attempt = services.draft_request(report=report, user=user).attempt
-    claim = services.draft_start(report_id=report.pk, attempt=attempt)
+    attempt = drafts.draft_request(report=report, user=user).attempt
+    claim = drafts.draft_start(report_id=report.pk, attempt=attempt)
     assert claim
-    assert services.draft_finish(claim=claim, text=text, provenance=PROVENANCE)
+    assert drafts.draft_finish(claim=claim, text=text, provenance=PROVENANCE)
     return reload(report)
 
 
 def signed(report: Report, user) -> Report:
     report = drafted(report, user)
-    return services.report_sign(report=report, user=user, password=PASSWORD)
+    return editing.report_sign(report=report, user=user, password=PASSWORD)
 
 
 @pytest.fixture
@@ -118,7 +114,7 @@ def test_a_draft_request_queues_the_report_and_sends_the_task_after_commit(
     report, radiologist, broker, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        queued = services.draft_request(report=report, user=radiologist)
+        queued = drafts.draft_request(report=report, user=radiologist)
         assert broker.sent_drafts() == []  # nothing reaches the worker before the commit
     assert len(callbacks) == 2  # the draft task, and the worklist refresh (medportal.streaming)
     assert (queued.status, queued.attempt) == (ReportStatus.QUEUED, 1)
@@ -138,26 +134,26 @@ def test_a_draft_request_queues_the_report_and_sends_the_task_after_commit(
 
 @pytest.mark.django_db
 def test_a_second_request_is_refused_while_queued_or_drafting(report, radiologist):
-    services.draft_request(report=report, user=radiologist)
+    drafts.draft_request(report=report, user=radiologist)
     with pytest.raises(ReportError, match="already in progress"):
-        services.draft_request(report=report, user=radiologist)
-    assert services.draft_start(report_id=report.pk, attempt=1)
+        drafts.draft_request(report=report, user=radiologist)
+    assert drafts.draft_start(report_id=report.pk, attempt=1)
     with pytest.raises(ReportError, match="already in progress"):
-        services.draft_request(report=report, user=radiologist)
+        drafts.draft_request(report=report, user=radiologist)
     stored = reload(report)
     assert (stored.status, stored.attempt) == (ReportStatus.DRAFTING, 1)
 
 
 @pytest.mark.django_db
 def test_a_failed_or_finished_draft_can_be_requested_again_as_a_new_attempt(report, radiologist):
-    services.draft_request(report=report, user=radiologist)
-    assert services.draft_fail(report_id=report.pk, attempt=1, reason="model not loaded")
-    retried = services.draft_request(report=report, user=radiologist)
+    drafts.draft_request(report=report, user=radiologist)
+    assert drafts.draft_fail(report_id=report.pk, attempt=1, reason="model not loaded")
+    retried = drafts.draft_request(report=report, user=radiologist)
     assert (retried.status, retried.attempt, retried.failure_reason) == (ReportStatus.QUEUED, 2, "")
 
-    claim = services.draft_start(report_id=report.pk, attempt=2)
-    assert services.draft_finish(claim=claim, text=DRAFT, provenance=PROVENANCE)
-    redraft = services.draft_request(report=report, user=radiologist)
+    claim = drafts.draft_start(report_id=report.pk, attempt=2)
+    assert drafts.draft_finish(claim=claim, text=DRAFT, provenance=PROVENANCE)
+    redraft = drafts.draft_request(report=report, user=radiologist)
     assert (redraft.status, redraft.attempt, redraft.draft_text) == (ReportStatus.QUEUED, 3, "")
 
 
@@ -166,13 +162,13 @@ def test_a_failed_or_finished_draft_can_be_requested_again_as_a_new_attempt(repo
 
 @pytest.mark.django_db
 def test_a_draft_is_claimed_exactly_once_and_only_for_the_current_attempt(report, radiologist):
-    assert not services.draft_start(report_id=report.pk, attempt=1)  # nothing was requested yet
-    services.draft_request(report=report, user=radiologist)
-    assert not services.draft_start(report_id=report.pk, attempt=0)
-    assert not services.draft_start(report_id=report.pk, attempt=2)
+    assert not drafts.draft_start(report_id=report.pk, attempt=1)  # nothing was requested yet
+    drafts.draft_request(report=report, user=radiologist)
+    assert not drafts.draft_start(report_id=report.pk, attempt=0)
+    assert not drafts.draft_start(report_id=report.pk, attempt=2)
     assert reload(report).status == ReportStatus.QUEUED
 
-    first = services.draft_start(report_id=report.pk, attempt=1)
+    first = drafts.draft_start(report_id=report.pk, attempt=1)
     assert first.number == 1
     stored = reload(report)
     assert stored.status == ReportStatus.DRAFTING
@@ -181,54 +177,54 @@ def test_a_draft_is_claimed_exactly_once_and_only_for_the_current_attempt(report
 
 @pytest.mark.django_db
 def test_a_redelivered_task_takes_over_and_the_old_holder_can_no_longer_write(report, radiologist):
-    services.draft_request(report=report, user=radiologist)
-    first = services.draft_start(report_id=report.pk, attempt=1)
-    assert services.draft_progress(claim=first, text="FINDINGS: half")
+    drafts.draft_request(report=report, user=radiologist)
+    first = drafts.draft_start(report_id=report.pk, attempt=1)
+    assert drafts.draft_progress(claim=first, text="FINDINGS: half")
     # Its worker died; Celery redelivers the task, which claims the draft again from nothing.
-    second = services.draft_start(report_id=report.pk, attempt=1)
+    second = drafts.draft_start(report_id=report.pk, attempt=1)
     assert second.number == 2 and second.stream == "1.2"
     assert reload(report).draft_text == ""
-    assert not services.draft_progress(claim=first, text="FINDINGS: stale")
-    assert not services.draft_finish(claim=first, text=DRAFT, provenance=PROVENANCE)
-    assert services.draft_finish(claim=second, text=DRAFT, provenance=PROVENANCE)
+    assert not drafts.draft_progress(claim=first, text="FINDINGS: stale")
+    assert not drafts.draft_finish(claim=first, text=DRAFT, provenance=PROVENANCE)
+    assert drafts.draft_finish(claim=second, text=DRAFT, provenance=PROVENANCE)
     assert reload(report).versions.count() == 1
 
 
 @pytest.mark.django_db
 def test_a_draft_whose_worker_keeps_dying_fails_visibly(report, radiologist):
-    services.draft_request(report=report, user=radiologist)
-    for _ in range(services.MAX_DRAFT_CLAIMS):
-        assert services.draft_start(report_id=report.pk, attempt=1)
-    assert services.draft_start(report_id=report.pk, attempt=1) is None
+    drafts.draft_request(report=report, user=radiologist)
+    for _ in range(drafts.MAX_DRAFT_CLAIMS):
+        assert drafts.draft_start(report_id=report.pk, attempt=1)
+    assert drafts.draft_start(report_id=report.pk, attempt=1) is None
     stored = reload(report)
     assert stored.status == ReportStatus.FAILED
-    assert f"stopped {services.MAX_DRAFT_CLAIMS} times" in stored.failure_reason
+    assert f"stopped {drafts.MAX_DRAFT_CLAIMS} times" in stored.failure_reason
 
 
 @pytest.mark.django_db
 def test_progress_is_saved_only_for_the_claimed_attempt(report, radiologist):
-    services.draft_request(report=report, user=radiologist)
-    unclaimed = services.DraftClaim(report.pk, 1, 1)
-    assert not services.draft_progress(claim=unclaimed, text="FIND")  # not claimed yet
+    drafts.draft_request(report=report, user=radiologist)
+    unclaimed = drafts.DraftClaim(report.pk, 1, 1)
+    assert not drafts.draft_progress(claim=unclaimed, text="FIND")  # not claimed yet
     assert reload(report).draft_text == ""
 
-    claim = services.draft_start(report_id=report.pk, attempt=1)
-    assert services.draft_progress(claim=claim, text="FINDINGS: The lungs")
-    assert not services.draft_progress(claim=services.DraftClaim(report.pk, 2, 1), text="something else")
+    claim = drafts.draft_start(report_id=report.pk, attempt=1)
+    assert drafts.draft_progress(claim=claim, text="FINDINGS: The lungs")
+    assert not drafts.draft_progress(claim=drafts.DraftClaim(report.pk, 2, 1), text="something else")
     assert reload(report).draft_text == "FINDINGS: The lungs"
 
 
 @pytest.mark.django_db
 def test_a_superseded_attempt_cannot_write(report, radiologist):
-    services.draft_request(report=report, user=radiologist)
-    claim = services.draft_start(report_id=report.pk, attempt=1)
-    services.draft_progress(claim=claim, text="FINDINGS: old")
-    assert services.draft_fail(report_id=report.pk, attempt=1, reason="worker lost", claim=claim)
-    services.draft_request(report=report, user=radiologist)  # attempt 2, still queued
+    drafts.draft_request(report=report, user=radiologist)
+    claim = drafts.draft_start(report_id=report.pk, attempt=1)
+    drafts.draft_progress(claim=claim, text="FINDINGS: old")
+    assert drafts.draft_fail(report_id=report.pk, attempt=1, reason="worker lost", claim=claim)
+    drafts.draft_request(report=report, user=radiologist)  # attempt 2, still queued
 
-    assert not services.draft_progress(claim=claim, text="FINDINGS: stale")
-    assert not services.draft_finish(claim=claim, text=DRAFT, provenance=PROVENANCE)
-    assert not services.draft_fail(report_id=report.pk, attempt=1, reason="late failure", claim=claim)
+    assert not drafts.draft_progress(claim=claim, text="FINDINGS: stale")
+    assert not drafts.draft_finish(claim=claim, text=DRAFT, provenance=PROVENANCE)
+    assert not drafts.draft_fail(report_id=report.pk, attempt=1, reason="late failure", claim=claim)
     stored = reload(report)
     assert (stored.status, stored.attempt, stored.draft_text) == (ReportStatus.QUEUED, 2, "")
     assert (stored.findings, stored.version, stored.failure_reason) == ("", 0, "")
@@ -237,10 +233,10 @@ def test_a_superseded_attempt_cannot_write(report, radiologist):
 
 @pytest.mark.django_db
 def test_a_failed_draft_records_the_reason_and_is_audited(report, radiologist):
-    services.draft_request(report=report, user=radiologist)
-    assert not services.draft_fail(report_id=report.pk, attempt=2, reason="not my attempt")
-    assert services.draft_fail(report_id=report.pk, attempt=1, reason="CUDA out of memory")
-    assert not services.draft_start(report_id=report.pk, attempt=1)
+    drafts.draft_request(report=report, user=radiologist)
+    assert not drafts.draft_fail(report_id=report.pk, attempt=2, reason="not my attempt")
+    assert drafts.draft_fail(report_id=report.pk, attempt=1, reason="CUDA out of memory")
+    assert not drafts.draft_start(report_id=report.pk, attempt=1)
     stored = reload(report)
     assert (stored.status, stored.failure_reason) == (ReportStatus.FAILED, "CUDA out of memory")
     event = AuditEvent.objects.filter(object_type="report", object_id=str(report.pk)).last()
@@ -250,10 +246,10 @@ def test_a_failed_draft_records_the_reason_and_is_audited(report, radiologist):
 
 @pytest.mark.django_db
 def test_a_finished_draft_is_split_into_sections_and_becomes_version_1(report, radiologist):
-    services.draft_request(report=report, user=radiologist)
-    claim = services.draft_start(report_id=report.pk, attempt=1)
-    assert services.draft_finish(claim=claim, text=DRAFT, provenance=PROVENANCE)
-    assert not services.draft_finish(claim=claim, text="again", provenance=PROVENANCE)
+    drafts.draft_request(report=report, user=radiologist)
+    claim = drafts.draft_start(report_id=report.pk, attempt=1)
+    assert drafts.draft_finish(claim=claim, text=DRAFT, provenance=PROVENANCE)
+    assert not drafts.draft_finish(claim=claim, text="again", provenance=PROVENANCE)
 
     stored = reload(report)
     assert stored.status == ReportStatus.DRAFTED
@@ -296,10 +292,10 @@ def test_a_draft_without_headings_is_all_findings(report, radiologist):
 @pytest.mark.django_db
 def test_each_save_is_a_new_version(report, radiologist):
     report = drafted(report, radiologist)
-    first = services.report_save(
+    first = editing.report_save(
         report=report, user=radiologist, findings="Clear lungs.", impression="Normal.", expected_version=1
     )
-    second = services.report_save(
+    second = editing.report_save(
         report=report,
         user=radiologist,
         findings="Clear lungs.",
@@ -326,7 +322,7 @@ def test_each_save_is_a_new_version(report, radiologist):
 
 @pytest.mark.django_db
 def test_a_report_can_be_written_by_hand_without_a_draft(report, radiologist):
-    saved = services.report_save(
+    saved = editing.report_save(
         report=report, user=radiologist, findings="Hand written.", impression="", expected_version=0
     )
     assert (saved.status, saved.version) == (ReportStatus.IN_REVIEW, 1)
@@ -335,7 +331,7 @@ def test_a_report_can_be_written_by_hand_without_a_draft(report, radiologist):
 @pytest.mark.django_db
 def test_a_stale_save_is_a_conflict_that_carries_the_newer_report(report, radiologist, second_radiologist):
     report = drafted(report, radiologist)
-    services.report_save(
+    editing.report_save(
         report=report,
         user=second_radiologist,
         findings="Ravi's text.",
@@ -343,7 +339,7 @@ def test_a_stale_save_is_a_conflict_that_carries_the_newer_report(report, radiol
         expected_version=1,
     )
     with pytest.raises(ReportConflict) as conflict:
-        services.report_save(
+        editing.report_save(
             report=report, user=radiologist, findings="Rita's text.", impression="Rita's.", expected_version=1
         )
     assert conflict.value.report.version == 2
@@ -354,11 +350,9 @@ def test_a_stale_save_is_a_conflict_that_carries_the_newer_report(report, radiol
 
 @pytest.mark.django_db
 def test_a_report_cannot_be_edited_while_the_draft_is_being_written(report, radiologist):
-    services.draft_request(report=report, user=radiologist)
+    drafts.draft_request(report=report, user=radiologist)
     with pytest.raises(ReportError, match="still being written"):
-        services.report_save(
-            report=report, user=radiologist, findings="x", impression="y", expected_version=0
-        )
+        editing.report_save(report=report, user=radiologist, findings="x", impression="y", expected_version=0)
     assert reload(report).findings == ""
 
 
@@ -366,7 +360,7 @@ def test_a_report_cannot_be_edited_while_the_draft_is_being_written(report, radi
 def test_signing_needs_the_right_password_and_a_wrong_one_is_audited(report, radiologist):
     report = drafted(report, radiologist)
     with pytest.raises(ReauthenticationFailed):
-        services.report_sign(report=report, user=radiologist, password="wrong password")
+        editing.report_sign(report=report, user=radiologist, password="wrong password")
     stored = reload(report)
     assert (stored.status, stored.signed_by, stored.signed_at) == (ReportStatus.DRAFTED, None, None)
     event = AuditEvent.objects.filter(object_type="report", object_id=str(report.pk)).last()
@@ -379,28 +373,28 @@ def test_an_empty_report_cannot_be_signed(report, radiologist):
     report = drafted(report, radiologist, text="   \n  ")
     assert (report.status, report.findings, report.impression) == (ReportStatus.DRAFTED, "", "")
     with pytest.raises(ReportError, match="empty"):
-        services.report_sign(report=report, user=radiologist, password=PASSWORD)
+        editing.report_sign(report=report, user=radiologist, password=PASSWORD)
     assert reload(report).status == ReportStatus.DRAFTED
 
 
 @pytest.mark.django_db
 def test_only_a_drafted_report_can_be_signed(report, radiologist):
     with pytest.raises(IllegalTransition, match="nothing to sign yet"):
-        services.report_sign(report=report, user=radiologist, password=PASSWORD)
-    services.draft_request(report=report, user=radiologist)
+        editing.report_sign(report=report, user=radiologist, password=PASSWORD)
+    drafts.draft_request(report=report, user=radiologist)
     with pytest.raises(IllegalTransition, match="still being written"):
-        services.report_sign(report=report, user=radiologist, password=PASSWORD)
+        editing.report_sign(report=report, user=radiologist, password=PASSWORD)
     assert reload(report).status == ReportStatus.QUEUED
 
 
 @pytest.mark.django_db
 def test_signing_a_version_that_was_edited_since_is_a_conflict(report, radiologist, second_radiologist):
     report = drafted(report, radiologist)
-    services.report_save(
+    editing.report_save(
         report=report, user=second_radiologist, findings="New.", impression="New.", expected_version=1
     )
     with pytest.raises(ReportConflict) as conflict:
-        services.report_sign(report=report, user=radiologist, password=PASSWORD, expected_version=1)
+        editing.report_sign(report=report, user=radiologist, password=PASSWORD, expected_version=1)
     assert conflict.value.report.findings == "New."
     assert reload(report).status == ReportStatus.IN_REVIEW
 
@@ -408,25 +402,25 @@ def test_signing_a_version_that_was_edited_since_is_a_conflict(report, radiologi
 @pytest.mark.django_db
 def test_a_report_is_signed_once_and_then_nothing_changes_it(report, radiologist, second_radiologist):
     report = drafted(report, radiologist)
-    result = services.report_sign(report=report, user=radiologist, password=PASSWORD, expected_version=1)
+    result = editing.report_sign(report=report, user=radiologist, password=PASSWORD, expected_version=1)
     assert (result.status, result.signed_by, result.version) == (ReportStatus.SIGNED, radiologist, 1)
     assert result.signed_at is not None
     event = AuditEvent.objects.filter(object_type="report", object_id=str(report.pk)).last()
     assert (event.description, event.username, event.outcome) == ("Report signed", "rita", Outcome.SUCCESS)
 
     with pytest.raises(ReportError, match="already signed"):
-        services.report_sign(report=report, user=second_radiologist, password=PASSWORD)
+        editing.report_sign(report=report, user=second_radiologist, password=PASSWORD)
     with pytest.raises(ReportError, match="signed"):
-        services.report_save(
+        editing.report_save(
             report=report, user=radiologist, findings="Changed.", impression="Changed.", expected_version=1
         )
     with pytest.raises(ReportError, match="signed"):
-        services.draft_request(report=report, user=radiologist)
+        drafts.draft_request(report=report, user=radiologist)
     # A worker still holding an old attempt cannot touch it either.
-    old = services.DraftClaim(report.pk, 1, 1)
-    assert not services.draft_start(report_id=report.pk, attempt=1)
-    assert not services.draft_progress(claim=old, text="x")
-    assert not services.draft_fail(report_id=report.pk, attempt=1, reason="x", claim=old)
+    old = drafts.DraftClaim(report.pk, 1, 1)
+    assert not drafts.draft_start(report_id=report.pk, attempt=1)
+    assert not drafts.draft_progress(claim=old, text="x")
+    assert not drafts.draft_fail(report_id=report.pk, attempt=1, reason="x", claim=old)
 
     stored = reload(report)
     assert (stored.status, stored.signed_by, stored.signed_at) == (
@@ -561,7 +555,7 @@ def test_two_radiologists_signing_at_once_exactly_one_succeeds(radiologist, seco
     def sign(user) -> None:
         try:
             ready.wait(timeout=30)
-            services.report_sign(report=report, user=user, password=PASSWORD)
+            editing.report_sign(report=report, user=user, password=PASSWORD)
             outcomes[user.username] = "signed"
         except Exception as exc:  # recorded and asserted below
             outcomes[user.username] = exc

@@ -1,4 +1,4 @@
-"""Report templates through medportal.reporting.template_library: which template a study gets,
+"""Report templates through medportal.reporting.report_templates.library: which template a study gets,
 what an admin may store, what is audited, and the draft's sections from its template."""
 
 from __future__ import annotations
@@ -13,11 +13,8 @@ from pydicom.uid import generate_uid
 from medportal.access.roles import Role
 from medportal.audit.models import Action, AuditEvent, EventType
 from medportal.imaging.models import Patient, Study
-from medportal.reporting import services
 from medportal.reporting.models import Report, ReportTemplate
-from medportal.reporting.mrrt import MrrtError
-from medportal.reporting.services import DraftProvenance
-from medportal.reporting.template_library import (
+from medportal.reporting.report_templates.library import (
     TemplateError,
     template_create,
     template_delete,
@@ -26,6 +23,9 @@ from medportal.reporting.template_library import (
     template_set_active,
     template_update,
 )
+from medportal.reporting.report_templates.mrrt import MrrtError
+from medportal.reporting.services import drafts
+from medportal.reporting.services.drafts import DraftProvenance
 from tests.conftest import make_user
 
 DATA = Path(__file__).parent / "data"
@@ -173,9 +173,9 @@ def test_every_change_is_audited_as_a_software_configuration_change(admin):
 def drafted_with(template: ReportTemplate, user, text: str, sections: tuple[str, ...]) -> Report:
     patient, _ = Patient.objects.get_or_create(patient_id="MRN-T", defaults={"name": "Template Patient"})
     study = Study.objects.create(study_uid=generate_uid(), patient=patient, modality="CT", body_part="HEAD")
-    report = services.report_for_study(study=study)
-    attempt = services.draft_request(report=report, user=user).attempt
-    claim = services.draft_start(report_id=report.pk, attempt=attempt)
+    report = drafts.report_for_study(study=study)
+    attempt = drafts.draft_request(report=report, user=user).attempt
+    claim = drafts.draft_start(report_id=report.pk, attempt=attempt)
     provenance = DraftProvenance(
         model_id="tiny",
         model_revision="",
@@ -185,7 +185,7 @@ def drafted_with(template: ReportTemplate, user, text: str, sections: tuple[str,
         template_name=template.name,
         sections=sections,
     )
-    assert services.draft_finish(claim=claim, text=text, provenance=provenance)
+    assert drafts.draft_finish(claim=claim, text=text, provenance=provenance)
     return Report.objects.get(pk=report.pk)
 
 

@@ -13,8 +13,8 @@ from pydicom.uid import generate_uid
 from medportal.access.roles import Role
 from medportal.audit.models import AuditEvent
 from medportal.imaging.models import Patient, Study
-from medportal.reporting import services
 from medportal.reporting.models import Report, ReportTemplate
+from medportal.reporting.services import drafts
 from tests.conftest import make_user
 
 DATA = Path(__file__).parent / "data"
@@ -160,7 +160,7 @@ def test_deactivating_and_deleting_from_the_pages(ada, radiologist):
     )
     patient = Patient.objects.create(patient_id="MRN-P", name="Page Patient")
     study = Study.objects.create(study_uid=generate_uid(), patient=patient, modality="CT", body_part="HEAD")
-    Report.objects.filter(pk=services.report_for_study(study=study).pk).update(template=used)
+    Report.objects.filter(pk=drafts.report_for_study(study=study).pk).update(template=used)
 
     refused = ada.post(reverse("template-delete", args=[used.pk]))
     assert refused.status_code == 409

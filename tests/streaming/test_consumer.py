@@ -13,7 +13,7 @@ from medportal.asgi import application
 from medportal.audit.models import AuditEvent
 from medportal.imaging.ingest import IncomingFile
 from medportal.intake.receive import studies_receive
-from medportal.reporting import services
+from medportal.reporting.services import drafts
 from medportal.streaming.publish import report_group
 from tests.conftest import dicom_bytes, token_header
 
@@ -39,10 +39,10 @@ async def open_stream(report_id: int, user=None, origin: bytes | None = None) ->
 
 async def test_a_subscriber_gets_the_database_text_then_live_chunks(radiologist):
     report = await database_sync_to_async(make_report)(radiologist)
-    await database_sync_to_async(services.draft_request)(report=report, user=radiologist)
+    await database_sync_to_async(drafts.draft_request)(report=report, user=radiologist)
     attempt = report.attempt + 1
-    claim = await database_sync_to_async(services.draft_start)(report_id=report.pk, attempt=attempt)
-    await database_sync_to_async(services.draft_progress)(claim=claim, text="The lungs")
+    claim = await database_sync_to_async(drafts.draft_start)(report_id=report.pk, attempt=attempt)
+    await database_sync_to_async(drafts.draft_progress)(claim=claim, text="The lungs")
 
     stream = await open_stream(report.pk, radiologist)
     connected, _ = await stream.connect()
@@ -72,7 +72,7 @@ async def test_a_subscriber_gets_the_database_text_then_live_chunks(radiologist)
     }
 
     # A client that saw a gap asks again, and gets the database's text.
-    await database_sync_to_async(services.draft_progress)(claim=claim, text="The lungs are clear.")
+    await database_sync_to_async(drafts.draft_progress)(claim=claim, text="The lungs are clear.")
     await stream.send_json_to({"type": "resync"})
     again = await stream.receive_json_from(timeout=5)
     assert again["text"] == "The lungs are clear."

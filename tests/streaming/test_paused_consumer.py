@@ -12,8 +12,8 @@ from channels.testing import WebsocketCommunicator
 from medportal.asgi import application
 from medportal.imaging.ingest import IncomingFile
 from medportal.intake.receive import studies_receive
-from medportal.reporting import services
 from medportal.reporting.models import Report, ReportStatus
+from medportal.reporting.services import drafts
 from medportal.streaming.publish import ReportPublisher
 from tests.conftest import dicom_bytes, token_header
 
@@ -28,16 +28,16 @@ def small_channel_capacity(settings):
     settings.CHANNEL_LAYERS = layers  # channels rebuilds its layers when this setting changes
 
 
-def claimed_report(user) -> tuple[Report, services.DraftClaim]:
+def claimed_report(user) -> tuple[Report, drafts.DraftClaim]:
     _, reports = studies_receive(
         files=[IncomingFile("CT.dcm", dicom_bytes("CT_small.dcm"))], uploader=user, auto_draft=False
     )
     # Queue it by hand: no Celery task, this test plays the worker.
     Report.objects.filter(pk=reports[0].pk).update(status=ReportStatus.QUEUED, attempt=1)
-    return reports[0], services.draft_start(report_id=reports[0].pk, attempt=1)
+    return reports[0], drafts.draft_start(report_id=reports[0].pk, attempt=1)
 
 
-def play_worker(claim: services.DraftClaim) -> str:
+def play_worker(claim: drafts.DraftClaim) -> str:
     """Send CHUNKS chunks as a worker does, saving the text every 50, then finish."""
     publisher = ReportPublisher()
     text = ""
@@ -53,11 +53,11 @@ def play_worker(claim: services.DraftClaim) -> str:
         )
         text += piece
         if seq % 50 == 0:
-            services.draft_progress(claim=claim, text=text)
-    services.draft_finish(
+            drafts.draft_progress(claim=claim, text=text)
+    drafts.draft_finish(
         claim=claim,
         text=text,
-        provenance=services.DraftProvenance(
+        provenance=drafts.DraftProvenance(
             model_id="tiny", model_revision="r", prompt="p", generation_params={}
         ),
     )

@@ -14,7 +14,7 @@ from medportal.asgi import application
 from medportal.audit.models import AuditEvent, EventType, Outcome
 from medportal.imaging.ingest import IncomingFile
 from medportal.intake.receive import studies_receive
-from medportal.reporting import services
+from medportal.reporting.services import claims, drafts
 from tests.conftest import dicom_bytes, token_header
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -63,15 +63,15 @@ async def test_report_changes_tell_open_worklists_to_refresh(radiologist, techno
     connected, _ = await socket.connect()
     assert connected
 
-    await database_sync_to_async(services.draft_request)(report=report, user=technologist)
+    await database_sync_to_async(drafts.draft_request)(report=report, user=technologist)
     assert await socket.receive_json_from(timeout=5) == {"type": "changed"}
     await drain(socket)
 
-    await database_sync_to_async(services.report_claim)(report=report, user=radiologist)
+    await database_sync_to_async(claims.report_claim)(report=report, user=radiologist)
     assert await socket.receive_json_from(timeout=5) == {"type": "changed"}
     await drain(socket)
 
-    await database_sync_to_async(services.report_release)(report=report, user=radiologist)
+    await database_sync_to_async(claims.report_release)(report=report, user=radiologist)
     assert await socket.receive_json_from(timeout=5) == {"type": "changed"}
     await socket.disconnect()
 
@@ -83,7 +83,7 @@ async def test_nothing_is_announced_before_the_change_commits(radiologist, techn
 
     def claim_in_a_transaction() -> bool:
         with transaction.atomic():
-            services.report_claim(report=report, user=radiologist)
+            claims.report_claim(report=report, user=radiologist)
             # Still inside the transaction: nobody may have been told yet.
             silent = asyncio.run_coroutine_threadsafe(socket.receive_nothing(timeout=0.5), loop).result()
         return silent

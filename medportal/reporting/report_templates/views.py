@@ -1,6 +1,6 @@
 """Report template pages, for admins: list, create, edit, (de)activate, delete, import IHE MRRT.
 
-Templates hold no patient data; every change is audited by ``template_library``.
+Templates hold no patient data; every change is audited by ``report_templates.library``.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from medportal.access.guards import role_required
 from medportal.access.roles import CAN_MANAGE_TEMPLATES
-from medportal.reporting import template_library
 from medportal.reporting.models import ReportTemplate
-from medportal.reporting.mrrt import MrrtError
-from medportal.reporting.template_forms import TemplateFilterForm, TemplateForm, TemplateImportForm
-from medportal.reporting.template_library import TemplateError
+from medportal.reporting.report_templates import library as template_library
+from medportal.reporting.report_templates.forms import TemplateFilterForm, TemplateForm, TemplateImportForm
+from medportal.reporting.report_templates.library import TemplateError
+from medportal.reporting.report_templates.mrrt import MrrtError
 
 
 def _template_or_404(template_id: int) -> ReportTemplate:

@@ -17,7 +17,14 @@ from medportal.audit.models import Action, EventType, Outcome
 from medportal.audit.services import audit_record
 from medportal.reporting.drafting_scope import normal_body_part, scope_error, study_body_part
 from medportal.reporting.models import ReportTemplate
-from medportal.reporting.mrrt import COMPARISON, FINDINGS, IMPRESSION, TECHNIQUE, MrrtTemplate, parse_mrrt
+from medportal.reporting.report_templates.mrrt import (
+    COMPARISON,
+    FINDINGS,
+    IMPRESSION,
+    TECHNIQUE,
+    MrrtTemplate,
+    parse_mrrt,
+)
 
 # What an admin edits; the rest (source, source_id, active) is set by the functions below.
 FIELDS = (
@@ -72,9 +79,10 @@ def template_scope_label(template: ReportTemplate) -> str:
 # -- changes --------------------------------------------------------------------------------
 
 
-def _audit(
+def template_audit(
     template: ReportTemplate, description: str, *, action: Action, user, request, detail: dict
 ) -> None:
+    """Every change to a template is a configuration change (Security Alert, 110131)."""
     audit_record(
         event_type=EventType.SECURITY_ALERT,
         action=action,
@@ -143,7 +151,7 @@ def template_create(*, user, request=None, source: str = ReportTemplate.LOCAL, s
     template = ReportTemplate(**_clean(fields), source=source, source_id=source_id, updated_by=user)
     with transaction.atomic():
         _save(template)
-        _audit(
+        template_audit(
             template,
             f"Report template created: {template.name}",
             action=Action.CREATE,
@@ -172,7 +180,7 @@ def template_update(*, template: ReportTemplate, user, request=None, **fields) -
             setattr(current, name, value)
         current.updated_by = user
         _save(current)
-        _audit(
+        template_audit(
             current,
             f"Report template changed: {current.name}",
             action=Action.UPDATE,
@@ -191,7 +199,7 @@ def template_set_active(*, template: ReportTemplate, active: bool, user, request
             return current
         current.active, current.updated_by = active, user
         _save(current)
-        _audit(
+        template_audit(
             current,
             f"Report template {'activated' if active else 'deactivated'}: {current.name}",
             action=Action.UPDATE,
@@ -212,7 +220,7 @@ def template_delete(*, template: ReportTemplate, user, request=None) -> None:
                 f"“{current.name}” was used by {used} report{'s' if used != 1 else ''}, which must keep "
                 "it on record; deactivate it instead."
             )
-        _audit(
+        template_audit(
             current,
             f"Report template deleted: {current.name}",
             action=Action.DELETE,

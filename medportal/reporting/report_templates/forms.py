@@ -1,5 +1,5 @@
 """Forms of the report template pages (admins). Validation of a template itself is
-``template_library``'s, so that the pages and any other caller get the same messages."""
+``report_templates.library``'s, so that the pages and any other caller get the same messages."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from django import forms
 
 from medportal.reporting.drafting_scope import DRAFTED_MODALITIES
 from medportal.reporting.models import ReportTemplate
-from medportal.reporting.mrrt import MAX_MRRT_BYTES
+from medportal.reporting.report_templates.mrrt import MAX_MRRT_BYTES
 
 _MODALITY_HELP = "DICOM modality: CR, DX, CT or MR (what MedGemma drafts). Blank: any modality."
 _BODY_PART_HELP = (
