@@ -1,5 +1,6 @@
 from django.conf import settings
 
+from medportal.access.homes import home_url_name
 from medportal.access.roles import (
     CAN_CANCEL_REPORTS,
     CAN_EDIT_REPORTS,
@@ -23,6 +24,7 @@ def medportal(request):
     return {
         "test_model_in_use": settings.MEDPORTAL_MODEL == "tiny",
         "model_name": settings.MEDPORTAL_MODEL,
+        "home_url_name": home_url_name(user) if user is not None else None,
         "can": {
             "upload": has_role(user, *CAN_UPLOAD),
             "view_studies": has_role(user, *CAN_VIEW_STUDIES),

@@ -53,8 +53,11 @@ def upload(request: HttpRequest) -> HttpResponse:
 @role_required(*CAN_UPLOAD)
 @require_POST
 def sample_load(request: HttpRequest) -> HttpResponse:
-    _, reports = studies_receive(
+    result, reports = studies_receive(
         files=sample_files(), uploader=request.user, request=request, source="sample"
     )
-    messages.info(request, "Sample study loaded from the DICOM files that ship with pydicom.")
+    if result.stored:
+        messages.info(request, "Sample study loaded from the DICOM files that ship with pydicom.")
+    else:
+        messages.info(request, "The sample study was already here: this is it, as it was.")
     return redirect("study-detail", study_id=reports[0].study_id)

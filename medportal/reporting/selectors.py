@@ -118,7 +118,8 @@ WORKLIST_SORTS: dict[str, tuple[str, ...]] = {
     "assigned": ("report__assigned_to__username",),
 }
 _NULLABLE_SORTS = {"study_date", "assigned"}
-WORKLIST_DEFAULT_SORT = "-received"
+# The reading order: STAT, then urgent, then routine; the oldest first within each.
+WORKLIST_DEFAULT_SORT = "priority"
 
 
 @dataclass(frozen=True)

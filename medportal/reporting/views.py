@@ -1,8 +1,10 @@
-"""Pages: worklist, upload, study (images + report), and the report actions."""
+"""Pages: worklist, study (images + report), and the report actions."""
 
 from __future__ import annotations
 
 from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -11,6 +13,7 @@ from django.views.decorators.http import require_POST
 from django_htmx.http import reswap
 
 from medportal.access.guards import role_required
+from medportal.access.homes import home_url_name
 from medportal.access.roles import (
     CAN_CANCEL_REPORTS,
     CAN_EDIT_REPORTS,
@@ -93,8 +96,14 @@ def _worklist_context(request: HttpRequest, params: WorklistParams) -> dict:
     }
 
 
-@role_required(*CAN_VIEW_STUDIES)
+@login_required
 def worklist(request: HttpRequest) -> HttpResponse:
+    # "/" is where login lands: a role without the worklist (an auditor) goes to its own home.
+    if not has_role(request.user, *CAN_VIEW_STUDIES):
+        home = home_url_name(request.user)
+        if home is None:
+            raise PermissionDenied
+        return redirect(home)
     form = WorklistFilterForm(request.GET)
     params = form.params()
     context = {"form": form, **_worklist_context(request, params)}

@@ -194,6 +194,9 @@ def test_each_role_gets_the_expected_answer(name, world, client, settings):
             assert not denied, f"{persona} should reach {method} {name}, got {response.status_code}"
         elif persona == ANONYMOUS or (persona in SESSIONLESS and kind == "page"):
             assert denied, f"{persona} should not reach {method} {name}, got {response.status_code}"
+        elif name == "worklist" and persona == Role.AUDITOR:
+            # "/" is where login lands: the auditor is sent to the audit trail, not refused.
+            assert (response.status_code, response["Location"]) == (302, reverse("audit-list"))
         else:
             assert response.status_code == 403, f"{persona} on {method} {name}: {response.status_code}"
 

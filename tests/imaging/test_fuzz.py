@@ -123,16 +123,6 @@ def assert_consistent() -> None:
     assert not Study.objects.filter(series__isnull=True).exists()
 
 
-@pytest.fixture
-def isolated_store(settings, tmp_path):
-    settings.IMAGE_STORE_DIR = tmp_path
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "images": {**settings.STORAGES["images"], "OPTIONS": {"location": tmp_path}},
-    }
-    settings.MEDPORTAL_AUTO_DRAFT = False
-
-
 def send(client, channel: str, name: str, data: bytes, headers: dict):
     if channel == "stow":
         body, content_type = multipart_body([data])
@@ -149,7 +139,7 @@ def was_refused(channel: str, response) -> bool:
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("channel", ["api", "form", "stow"])
-def test_hostile_files_are_refused_cleanly(channel, client, technologist, isolated_store):
+def test_hostile_files_are_refused_cleanly(channel, client, technologist, image_store):
     headers = token_header(technologist) if channel in ("api", "stow") else {}
     if channel == "form":
         client.force_login(technologist)

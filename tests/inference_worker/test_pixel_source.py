@@ -25,18 +25,7 @@ from tests.e2e.conftest import free_port
 
 
 @pytest.fixture
-def empty_store(settings, tmp_path):
-    """This process's image store: an empty folder, as on a worker host that shares no disk."""
-    images = settings.STORAGES["images"]
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "images": {**images, "OPTIONS": {**images["OPTIONS"], "location": tmp_path / "worker-images"}},
-    }
-    return tmp_path / "worker-images"
-
-
-@pytest.fixture
-def on_the_portal(dicomweb_server, transactional_db, technologist, empty_store) -> Instance:
+def on_the_portal(dicomweb_server, transactional_db, technologist, image_store) -> Instance:
     """CT_small stored over STOW-RS: in the portal's image store, not in this process's."""
     ds = pydicom.dcmread(dicom_path("CT_small.dcm"))
     dicomweb_server.client(technologist).store_instances([ds])

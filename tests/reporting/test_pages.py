@@ -2,7 +2,6 @@
 
 import io
 import re
-from pathlib import Path
 
 import pydicom
 import pytest
@@ -22,18 +21,7 @@ CT_STUDY_UID = "1.3.6.1.4.1.5962.1.2.1.20040119072730.12322"
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
 
-@pytest.fixture(autouse=True)
-def page_settings(settings, tmp_path) -> Path:
-    """An empty image store per test; no drafts are queued."""
-    store = tmp_path / "images"
-    settings.IMAGE_STORE_DIR = store
-    images = settings.STORAGES["images"]
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "images": {**images, "OPTIONS": {**images["OPTIONS"], "location": store}},
-    }
-    settings.MEDPORTAL_AUTO_DRAFT = False
-    return store
+pytestmark = pytest.mark.usefixtures("image_store")
 
 
 @pytest.fixture
@@ -121,7 +109,7 @@ def test_an_empty_file_in_an_upload_is_refused_by_name_and_the_others_are_stored
     assert refused.detail["name"] == "empty.dcm"
 
 
-def test_htmx_upload_of_only_a_bad_file_is_400_with_the_reason(tom, page_settings):
+def test_htmx_upload_of_only_a_bad_file_is_400_with_the_reason(tom, image_store):
     response = tom.post(
         reverse("upload"),
         {"files": [upload("MR_truncated.dcm", dicom_bytes("MR_truncated.dcm"))]},
@@ -133,7 +121,7 @@ def test_htmx_upload_of_only_a_bad_file_is_400_with_the_reason(tom, page_setting
     assert "<strong>MR_truncated.dcm</strong>: DICOM pixel data is cut short" in fragment
     assert "Stored" not in fragment
     assert not Study.objects.exists()
-    assert not page_settings.exists() or not any(p.is_file() for p in page_settings.rglob("*"))
+    assert not image_store.exists() or not any(p.is_file() for p in image_store.rglob("*"))
     event = AuditEvent.objects.get(event_type=EventType.IMPORT)
     assert event.outcome == Outcome.MINOR_FAILURE
 
@@ -227,11 +215,14 @@ def test_loading_the_sample_creates_the_ct_study_and_opens_it(tom):
     assert (event.description, event.detail["source"]) == ("Instances received", "sample")
 
 
-def test_loading_the_sample_twice_opens_the_same_study(tom):
-    first = tom.post(reverse("sample-load"))
-    second = tom.post(reverse("sample-load"))
-    assert first["Location"] == second["Location"]
+def test_loading_the_sample_twice_opens_the_same_study_and_says_so(tom):
+    first = tom.post(reverse("sample-load"), follow=True)
+    second = tom.post(reverse("sample-load"), follow=True)
+    assert first.redirect_chain == second.redirect_chain
     assert Study.objects.count() == 1
+    assert "Sample study loaded" in first.content.decode()
+    page = second.content.decode()
+    assert "The sample study was already here" in page and "Sample study loaded" not in page
 
 
 def test_the_sample_is_loaded_by_post_only(tom):
@@ -315,3 +306,32 @@ def test_no_warning_banner_with_the_real_model(tom, settings, two_slice_study):
 def test_the_study_page_needs_a_viewing_role(client, auditor, two_slice_study):
     client.force_login(auditor)
     assert client.get(reverse("study-detail", args=[two_slice_study.pk])).status_code == 403
+
+
+# -- landing, refusals, the page's frame ------------------------------------------------------
+
+
+def test_an_auditor_lands_on_the_audit_trail_not_on_a_refusal(client, auditor):
+    client.force_login(auditor)
+    response = client.get(reverse("worklist"), follow=True)
+    assert response.redirect_chain == [(reverse("audit-list"), 302)]
+    assert response.status_code == 200
+
+
+def test_a_refusal_is_a_styled_page_that_leads_home(client, technologist, outsider):
+    client.force_login(technologist)
+    response = client.get(reverse("audit-list"))
+    page = response.content.decode()
+    assert response.status_code == 403
+    assert "medportal.css" in page and "Not allowed" in page
+    assert f'href="{reverse("worklist")}"' in page and "Go to your start page" in page
+    client.force_login(outsider)
+    response = client.get(reverse("worklist"))
+    assert response.status_code == 403
+    assert "Your account has no role yet" in response.content.decode()
+
+
+def test_the_worklist_shows_no_template_comment_and_pages_have_a_favicon(tom):
+    page = tom.get(reverse("worklist")).content.decode()
+    assert "{#" not in page and "#}" not in page
+    assert 'rel="icon"' in page and "favicon.svg" in page

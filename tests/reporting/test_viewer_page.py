@@ -6,7 +6,6 @@ from __future__ import annotations
 import html
 import io
 import re
-from pathlib import Path
 
 import pydicom
 import pytest
@@ -18,17 +17,7 @@ from medportal.imaging.models import Instance, Series
 from medportal.intake.receive import studies_receive
 from tests.conftest import dicom_bytes, dicom_path
 
-
-@pytest.fixture(autouse=True)
-def page_settings(settings, tmp_path) -> Path:
-    store = tmp_path / "images"
-    images = settings.STORAGES["images"]
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "images": {**images, "OPTIONS": {**images["OPTIONS"], "location": store}},
-    }
-    settings.MEDPORTAL_AUTO_DRAFT = False
-    return store
+pytestmark = pytest.mark.usefixtures("image_store")
 
 
 def ct_slice(number: int, series_uid: str, series_number: int) -> IncomingFile:

@@ -42,16 +42,7 @@ HEADINGS = [
 MRN_COLUMN = HEADINGS.index("MRN")
 
 
-@pytest.fixture(autouse=True)
-def page_settings(settings, tmp_path) -> None:
-    """An empty image store per test; no drafts are queued."""
-    images = settings.STORAGES["images"]
-    settings.IMAGE_STORE_DIR = tmp_path / "images"
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "images": {**images, "OPTIONS": {**images["OPTIONS"], "location": tmp_path / "images"}},
-    }
-    settings.MEDPORTAL_AUTO_DRAFT = False
+pytestmark = pytest.mark.usefixtures("image_store")
 
 
 @pytest.fixture
@@ -224,9 +215,9 @@ def three_studies(radiologist, second_radiologist) -> dict[str, Study]:
 def test_the_worklist_shows_every_column_of_each_study(rita, three_studies):
     table = worklist_of(page(rita))
 
-    # Newest received first by default, and the heading says so.
-    assert table.headings == [h if h != "Received" else "Received ▼" for h in HEADINGS]
-    assert table.rows[1][:11] == [
+    # STAT first by default (the reading order), and the heading says so.
+    assert table.headings == [h if h != "Priority" else "Priority ▲" for h in HEADINGS]
+    assert table.rows[0][:11] == [
         "STAT",
         "Carter Ann",
         "MRN-B",
@@ -239,7 +230,7 @@ def test_the_worklist_shows_every_column_of_each_study(rita, three_studies):
         "Drafted",
         "ravi",
     ]
-    assert table.rows[0][:11] == [
+    assert table.rows[1][:11] == [
         "Urgent",
         "Baker Cy",
         "MRN-A",
@@ -283,7 +274,7 @@ def test_viewing_the_worklist_is_audited_with_its_query(rita, three_studies):
     page(rita, status="open", q="MRN-C")
     event = AuditEvent.objects.filter(description="Worklist viewed").last()
     assert (event.event_type, event.username, event.outcome) == (EventType.QUERY, "rita", Outcome.SUCCESS)
-    assert event.detail == {"status": "open", "q": "MRN-C", "sort": "-received", "page": "1"}
+    assert event.detail == {"status": "open", "q": "MRN-C", "sort": "priority", "page": "1"}
 
 
 # -- filters, search and sort ------------------------------------------------------------------
