@@ -283,7 +283,7 @@ def test_viewing_the_worklist_is_audited_with_its_query(rita, three_studies):
 @pytest.mark.parametrize(
     ("params", "shown"),
     [
-        ({}, ["MRN-A", "MRN-B", "MRN-C"]),
+        ({}, ["MRN-B", "MRN-A", "MRN-C"]),  # STAT, urgent, routine
         ({"status": "drafted"}, ["MRN-B"]),
         ({"status": "signed"}, ["MRN-A"]),
         ({"status": "open"}, ["MRN-B", "MRN-C"]),
@@ -293,7 +293,7 @@ def test_viewing_the_worklist_is_audited_with_its_query(rita, three_studies):
         ({"priority": "routine"}, ["MRN-C"]),
         ({"mine": "1"}, ["MRN-A"]),
         ({"date_from": "2026-01-10", "date_to": "2026-01-10"}, ["MRN-B"]),
-        ({"date_from": "2026-01-10"}, ["MRN-A", "MRN-B"]),
+        ({"date_from": "2026-01-10"}, ["MRN-B", "MRN-A"]),
         ({"date_to": "2026-01-09"}, ["MRN-C"]),
         ({"status": "open", "modality": "CT"}, ["MRN-C"]),
     ],
@@ -327,7 +327,8 @@ def test_a_search_matching_very_many_patients_still_finds_every_study(rita, monk
     for n in range(4):
         add_study(mrn=f"COMMON-{n}", name=f"Common Name {n}")
     add_study(mrn="OTHER", name="Someone Else")
-    assert mrns(page(rita, q="common")) == ["COMMON-3", "COMMON-2", "COMMON-1", "COMMON-0"]
+    # All routine: the oldest first.
+    assert mrns(page(rita, q="common")) == ["COMMON-0", "COMMON-1", "COMMON-2", "COMMON-3"]
 
 
 def test_a_search_without_matches_says_so(rita, three_studies):
