@@ -163,6 +163,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    # aaaaaaaaaaaa, abcdefghijkl, 123456789012, qwertyuiop12 (NIST 800-63B: repetitive or sequential).
+    {"NAME": "medportal.accounts.passwords.RepetitiveOrSequentialValidator"},
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "worklist"
