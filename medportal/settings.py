@@ -364,6 +364,13 @@ SESSION_COOKIE_HTTPONLY = True
 # Production serves HTTPS only: MEDPORTAL_HTTPS=true (the embedded default is plain
 # http on 127.0.0.1). Behind a TLS-terminating proxy, it must set X-Forwarded-Proto.
 HTTPS = env_bool("MEDPORTAL_HTTPS", False)
+if os.environ.get("SECURE_COOKIES"):
+    # Named by earlier docs and docker-compose.yml, never read: a deployment that set it ran
+    # without secure cookies, HSTS or redirect. Refused, so that nobody relies on it.
+    raise ImproperlyConfigured(
+        "SECURE_COOKIES is not a MedPortal setting: set MEDPORTAL_HTTPS=true (HTTPS redirect, HSTS "
+        "and secure cookies) or MEDPORTAL_HTTPS=false, and remove SECURE_COOKIES."
+    )
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS
 SECURE_SSL_REDIRECT = HTTPS
 SECURE_HSTS_SECONDS = 31536000 if HTTPS else 0
