@@ -3,6 +3,8 @@ pages; every change is audited; other roles are refused."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
@@ -226,3 +228,14 @@ def test_other_roles_are_refused_and_change_nothing(client, db, role):
     assert target.is_active and target.check_password(PASSWORD)
     assert roles_of(User.objects.get(pk=target.pk)) == {Role.TECHNOLOGIST}
     assert not User.objects.filter(username="mallory").exists()
+
+
+def test_the_forms_offer_the_roles_and_say_the_password_rules(ada, radiologist):
+    new = ada.get(reverse("user-new")).content.decode()
+    assert all(f'value="{role}"' in new for role in ("technologist", "radiologist", "auditor", "admin"))
+    assert 'value="service"' not in new
+    assert "repeated or sequential characters" in new and "at least 12 characters" in new
+    edit = ada.get(reverse("user-edit", args=[radiologist.pk])).content.decode()
+    checked = re.findall(r'<input type="checkbox" name="roles" value="(\w+)"[^>]*\bchecked\b', edit)
+    assert checked == ["radiologist"]
+    assert 'id="user-password-form"' in edit and 'id="user-toggle"' in edit
