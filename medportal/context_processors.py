@@ -7,6 +7,7 @@ from medportal.access.roles import (
     CAN_EXPORT,
     CAN_MANAGE_INTERFACES,
     CAN_MANAGE_TEMPLATES,
+    CAN_MANAGE_USERS,
     CAN_OPERATE,
     CAN_READ_AUDIT,
     CAN_REQUEST_DRAFT,
@@ -38,6 +39,7 @@ def medportal(request):
             "view_quality": has_role(user, *CAN_VIEW_QUALITY),
             "manage_interfaces": has_role(user, *CAN_MANAGE_INTERFACES),
             "operate": has_role(user, *CAN_OPERATE),
+            "manage_users": has_role(user, *CAN_MANAGE_USERS),
         },
         # "Send to PACS" is offered only where a PACS is configured.
         "pacs_destination": str(pacs_destination() or ""),

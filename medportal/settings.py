@@ -99,6 +99,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Before anything reads the path or query: NUL in either is a 400, not a database error.
+    "medportal.request_text.UnstorableTextMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -162,6 +164,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    # aaaaaaaaaaaa, abcdefghijkl, 123456789012, qwertyuiop12 (NIST 800-63B: repetitive or sequential).
+    {"NAME": "medportal.accounts.passwords.RepetitiveOrSequentialValidator"},
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "worklist"
@@ -361,6 +365,13 @@ SESSION_COOKIE_HTTPONLY = True
 # Production serves HTTPS only: MEDPORTAL_HTTPS=true (the embedded default is plain
 # http on 127.0.0.1). Behind a TLS-terminating proxy, it must set X-Forwarded-Proto.
 HTTPS = env_bool("MEDPORTAL_HTTPS", False)
+if os.environ.get("SECURE_COOKIES"):
+    # Named by earlier docs and docker-compose.yml, never read: a deployment that set it ran
+    # without secure cookies, HSTS or redirect. Refused, so that nobody relies on it.
+    raise ImproperlyConfigured(
+        "SECURE_COOKIES is not a MedPortal setting: set MEDPORTAL_HTTPS=true (HTTPS redirect, HSTS "
+        "and secure cookies) or MEDPORTAL_HTTPS=false, and remove SECURE_COOKIES."
+    )
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS
 SECURE_SSL_REDIRECT = HTTPS
 SECURE_HSTS_SECONDS = 31536000 if HTTPS else 0

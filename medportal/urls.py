@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from medportal.accounts import user_views
 from medportal.accounts import views as accounts_views
 from medportal.audit import views as audit_views
 from medportal.exports import views as export_report_views
@@ -75,6 +76,11 @@ urlpatterns = [
     path("interfaces/hl7/", hl7_views.outbox, name="hl7-outbox"),
     path("interfaces/hl7/<int:message_id>/resend/", hl7_views.outbox_resend, name="hl7-outbox-resend"),
     path("workers/", operations_views.workers_status, name="workers-status"),
+    path("users/", user_views.user_list, name="user-list"),
+    path("users/new/", user_views.user_new, name="user-new"),
+    path("users/<int:user_id>/", user_views.user_edit, name="user-edit"),
+    path("users/<int:user_id>/active/", user_views.user_active, name="user-active"),
+    path("users/<int:user_id>/password/", user_views.user_password, name="user-password"),
     # Automation API (token authentication).
     path("api/studies/", intake_api.studies_create, name="api-studies"),
     path("api/studies/<int:study_id>/", reporting_api.study_read, name="api-study"),

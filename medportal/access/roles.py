@@ -57,3 +57,5 @@ CAN_MANAGE_TEMPLATES = (Role.ADMIN,)
 CAN_VIEW_QUALITY = (Role.ADMIN,)
 # Outbound interfaces (the HL7 outbox: what went to the EHR, resending what failed).
 CAN_MANAGE_INTERFACES = (Role.ADMIN,)
+# People's accounts: create, roles, deactivate, reset a password (the Users page).
+CAN_MANAGE_USERS = (Role.ADMIN,)

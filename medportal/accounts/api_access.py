@@ -11,6 +11,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from medportal.access.roles import Role, has_role
 from medportal.accounts.tokens import user_for_authorization_header
+from medportal.request_text import json_unstorable_reason
 
 
 class ApiError(Exception):
@@ -28,6 +29,8 @@ def api_json_body(request: HttpRequest) -> dict:
         raise ApiError(400, "The request body is not valid JSON.") from None
     if not isinstance(body, dict):
         raise ApiError(400, "The request body must be a JSON object.")
+    if problem := json_unstorable_reason(body):
+        raise ApiError(400, f"The request cannot be stored: {problem}.")
     return body
 
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import base64
 
+from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp import login as otp_login
+from django_otp.models import Device
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from medportal.audit.models import Action, EventType, Outcome
@@ -66,6 +68,17 @@ def totp_verify(*, user, code: str, request=None, purpose: str) -> bool:
     return ok
 
 
+def second_factor_owed(user, session) -> bool:
+    """Whether this session's user is enrolled but has not given a code in this session: the
+    password step alone, which lets them reach nothing but the code step (pages and websockets).
+    The same test as django-otp's middleware: the session names a confirmed device of the user."""
+    if not getattr(user, "is_authenticated", False) or totp_device(user) is None:
+        return False
+    persistent_id = session.get(DEVICE_ID_SESSION_KEY) if session is not None else None
+    device = Device.from_persistent_id(persistent_id) if persistent_id else None
+    return device is None or device.user_id != user.pk or not device.confirmed
+
+
 # Paths a user who still owes the second factor may reach.
 _OPEN_PATHS = ("/login/", "/logout/", "/static/")
 
@@ -79,12 +92,10 @@ class SecondFactorRequiredMiddleware:
     def __call__(self, request):
         user = request.user
         if (
-            user.is_authenticated
-            and not user.is_verified()
-            and not request.path.startswith(_OPEN_PATHS)
+            not request.path.startswith(_OPEN_PATHS)
             and not request.path.startswith("/api/")  # token clients: the token is their credential
             and not request.path.startswith("/dicomweb/")
-            and totp_device(user) is not None
+            and second_factor_owed(user, request.session)  # the websockets ask the same
         ):
             from django.shortcuts import redirect
             from django.urls import reverse

@@ -54,7 +54,7 @@ def service_token_issue(*, name: str, replace: bool = False) -> tuple[ApiToken, 
         )
     elif not user.is_active:
         raise ServiceAccountError(
-            f"The service account {name!r} is deactivated; reactivate it in the admin (Users) first."
+            f"The service account {name!r} is deactivated; reactivate it on the Users page first."
         )
     revoked = user.api_tokens.all().delete()[0] if replace else 0
     token, key = ApiToken.issue(user=user, name=f"service token {name}")

@@ -1,5 +1,3 @@
-import csv
-
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
@@ -10,6 +8,7 @@ from medportal.audit.forms import AuditFilterForm
 from medportal.audit.models import Action, EventType
 from medportal.audit.selectors import audit_events, patient_accessors
 from medportal.audit.services import audit_record
+from medportal.csv_export import csv_line
 
 CSV_COLUMNS = [
     "id", "occurred_at", "event_type", "action", "outcome", "description", "username", "role",
@@ -42,11 +41,6 @@ def audit_list(request: HttpRequest) -> HttpResponse:
     return render(request, "audit/audit_list.html", context)
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
 @role_required(*CAN_READ_AUDIT)
 def audit_export_csv(request: HttpRequest) -> StreamingHttpResponse:
     """The filtered trail as CSV; the export is itself recorded."""
@@ -59,12 +53,11 @@ def audit_export_csv(request: HttpRequest) -> StreamingHttpResponse:
         patient_id=filters.patient_id,
         detail=filters.as_detail(),
     )
-    writer = csv.writer(_Echo())
 
     def rows():
-        yield writer.writerow(CSV_COLUMNS)
+        yield csv_line(CSV_COLUMNS)
         for event in audit_events(filters).values_list(*CSV_COLUMNS).iterator(chunk_size=2000):
-            yield writer.writerow(event)
+            yield csv_line(event)
 
     response = StreamingHttpResponse(rows(), content_type="text/csv")
     response["Content-Disposition"] = 'attachment; filename="medportal-audit.csv"'

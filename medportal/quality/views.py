@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
@@ -11,6 +9,7 @@ from medportal.access.guards import role_required
 from medportal.access.roles import CAN_VIEW_QUALITY
 from medportal.audit.models import Action, EventType
 from medportal.audit.services import audit_record
+from medportal.csv_export import csv_line
 from medportal.quality.chart import share_chart
 from medportal.quality.forms import QualityFilterForm
 from medportal.quality.selectors import QualitySummary, quality_summary
@@ -19,11 +18,6 @@ CSV_COLUMNS = [
     "grouping", "group", "period_start", "reports", "mean_edit_distance", "median_edit_distance",
     "mean_similarity", "median_similarity", "accepted_unchanged_share", "median_seconds_to_sign",
 ]  # fmt: skip
-
-
-def _cell(text: str) -> str:
-    """A label as a CSV cell a spreadsheet will not run as a formula (user names may start with + - @)."""
-    return f"'{text}" if text[:1] in ("=", "+", "-", "@") else text
 
 
 def _charts(summary: QualitySummary) -> list:
@@ -88,8 +82,7 @@ def quality_export_csv(request: HttpRequest) -> HttpResponse:
     summary = quality_summary(filters)
     response = HttpResponse(content_type="text/csv")
     response["Content-Disposition"] = 'attachment; filename="medportal-ai-quality.csv"'
-    writer = csv.writer(response)
-    writer.writerow(CSV_COLUMNS)
+    response.write(csv_line(CSV_COLUMNS))
     tables = [
         ("all", [summary.overall] if summary.overall else []),
         ("model", summary.by_model),
@@ -99,18 +92,20 @@ def quality_export_csv(request: HttpRequest) -> HttpResponse:
     ]
     for grouping, rows in tables:
         for s in rows:
-            writer.writerow(
-                [
-                    grouping,
-                    _cell(s.label),
-                    s.period.isoformat() if s.period else "",
-                    s.count,
-                    f"{s.mean_distance:.2f}",
-                    f"{s.median_distance:g}",
-                    f"{s.mean_similarity:.4f}",
-                    f"{s.median_similarity:.4f}",
-                    f"{s.accepted_share:.4f}",
-                    f"{s.median_seconds_to_sign:.0f}",
-                ]
+            response.write(
+                csv_line(
+                    [
+                        grouping,
+                        s.label,
+                        s.period.isoformat() if s.period else "",
+                        s.count,
+                        f"{s.mean_distance:.2f}",
+                        f"{s.median_distance:g}",
+                        f"{s.mean_similarity:.4f}",
+                        f"{s.median_similarity:.4f}",
+                        f"{s.accepted_share:.4f}",
+                        f"{s.median_seconds_to_sign:.0f}",
+                    ]
+                )
             )
     return response

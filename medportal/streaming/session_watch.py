@@ -1,4 +1,5 @@
-"""Websockets opened with a browser session close when that session expires (idle or lifetime)."""
+"""Websockets opened with a browser session close when that session ends: idle, lifetime, or
+its account deactivated or given a new password."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import asyncio
 
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY, get_user_model
+from django.utils.crypto import constant_time_compare
 
 from medportal.accounts.sessions import session_expiry
 
@@ -17,7 +20,16 @@ def _session_expired(scope) -> bool:
     if session is None or not session.session_key or scope.get("token_authenticated"):
         return False  # scripts with a token have no session to expire
     fresh = session.__class__(session_key=session.session_key)
-    return not fresh.get("_auth_user_id") or session_expiry(fresh) is not None
+    if not fresh.get(SESSION_KEY) or session_expiry(fresh) is not None:
+        return True
+    # As a page's request would find: the account deactivated, or its password changed
+    # (an admin's reset), and the session no longer logs anyone in.
+    user = get_user_model().objects.filter(pk=fresh[SESSION_KEY]).first()
+    return (
+        user is None
+        or not user.is_active
+        or not constant_time_compare(fresh.get(HASH_SESSION_KEY, ""), user.get_session_auth_hash())
+    )
 
 
 class SessionWatchMixin:

@@ -79,6 +79,11 @@ RULES: dict[str, tuple[str, set, str]] = {
     "hl7-outbox": ("GET", {Role.ADMIN}, "page"),
     "hl7-outbox-resend": ("POST", {Role.ADMIN}, "page"),
     "workers-status": ("GET", {Role.ADMIN}, "page"),
+    "user-list": ("GET", ADMIN, "page"),
+    "user-new": ("POST", ADMIN, "page"),
+    "user-edit": ("POST", ADMIN, "page"),
+    "user-active": ("POST", ADMIN, "page"),
+    "user-password": ("POST", ADMIN, "page"),
     "api-studies": ("POST", UPLOAD, "api"),
     "api-study": ("GET", VIEW, "api"),
     "api-report": ("GET", VIEW, "api"),
@@ -149,6 +154,8 @@ def world(db):
         "report_id": report.pk,
         "instance_id": instance.pk,
         "template_id": template.pk,
+        # The Users page's routes name an account (an empty POST takes its roles away: audited).
+        "user_id": make_user("user-managed", Role.TECHNOLOGIST).pk,
     }
     # An HL7 message that failed (the outbox's resend route names it).
     kwargs["message_id"] = OutboundMessage.objects.create(
@@ -236,8 +243,16 @@ async def test_each_role_gets_the_expected_answer_on_websockets(name, settings):
 
 # Routes that show no patient data and change none: nothing to audit. (The template pages hold
 # configuration, not patient data; each change to a template is audited, see tests/reporting/
-# test_template_pages.py.)
-NO_PATIENT_DATA = {"login", "logout", "upload", "login-second-factor", "totp-enrol", "template-list"}
+# test_template_pages.py; so is each change to a user, see tests/accounts/test_user_pages.py.)
+NO_PATIENT_DATA = {
+    "login",
+    "logout",
+    "upload",
+    "login-second-factor",
+    "totp-enrol",
+    "template-list",
+    "user-list",
+}
 
 
 @pytest.mark.parametrize("name", sorted(set(RULES) - NO_PATIENT_DATA))

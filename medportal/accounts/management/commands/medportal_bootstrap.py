@@ -31,7 +31,7 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(
                 f"Created the first admin user.\n  username: {admin}\n  password: {password}\n"
-                "Change the password after logging in (admin > Users). Add users to the groups "
-                "technologist, radiologist, auditor and admin to give them roles."
+                "Change the password after logging in (Users in the menu), where you also create "
+                "accounts with the roles technologist, radiologist, auditor and admin."
             )
         )
