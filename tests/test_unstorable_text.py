@@ -7,7 +7,7 @@ import pytest
 from django.urls import reverse
 
 from medportal.imaging.ingest import IncomingFile
-from medportal.reporting.intake import studies_receive
+from medportal.intake.receive import studies_receive
 from medportal.reporting.models import Report
 from tests.conftest import dicom_bytes, token_header
 

@@ -10,8 +10,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from medportal.accounts.access import role_required
-from medportal.accounts.roles import CAN_MANAGE_USERS
+from medportal.access.guards import role_required
+from medportal.access.roles import CAN_MANAGE_USERS
 from medportal.accounts.services import is_service_account
 from medportal.accounts.user_forms import PasswordResetForm, UserCreateForm, UserEditForm
 from medportal.accounts.users import (

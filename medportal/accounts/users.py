@@ -15,7 +15,7 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 from django.http import HttpRequest
 
-from medportal.accounts.roles import Role
+from medportal.access.roles import Role
 from medportal.accounts.services import is_service_account
 from medportal.audit.models import Action, EventType
 from medportal.audit.services import audit_record

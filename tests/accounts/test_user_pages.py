@@ -10,7 +10,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
 
-from medportal.accounts.roles import Role, roles_of
+from medportal.access.roles import Role, roles_of
 from medportal.audit.models import AuditEvent, EventType
 from tests.conftest import PASSWORD, make_user, token_header
 

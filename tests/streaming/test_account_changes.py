@@ -8,7 +8,7 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
-from medportal.accounts.roles import Role
+from medportal.access.roles import Role
 from medportal.accounts.users import user_password_reset, user_set_active
 from medportal.asgi import application
 from tests.conftest import make_user

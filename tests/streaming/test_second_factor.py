@@ -16,7 +16,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from medportal.asgi import application
 from medportal.audit.models import AuditEvent, Outcome
 from medportal.imaging.ingest import IncomingFile
-from medportal.reporting.intake import studies_receive
+from medportal.intake.receive import studies_receive
 from medportal.streaming.routing import websocket_urlpatterns
 from tests.accounts.test_second_factor import current_code
 from tests.conftest import PASSWORD, dicom_bytes
