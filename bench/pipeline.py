@@ -56,7 +56,7 @@ def load_engine_and_image(dicom: Path):
     import pydicom
     from PIL import Image
 
-    from inference_worker.engine import get_engine
+    from inference_worker.engines.loading import get_engine
     from inference_worker.preprocessing import ct_array, square_resize
     from inference_worker.prompts import prompt_for
 

@@ -38,8 +38,8 @@ from PIL import Image
 from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 from transformers.generation.streamers import BaseStreamer
 
-from inference_worker.engine import TransformersEngine
 from inference_worker.engines.base import Generation
+from inference_worker.engines.transformers_engine import TransformersEngine
 
 logger = logging.getLogger(__name__)
 

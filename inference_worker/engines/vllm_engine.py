@@ -26,8 +26,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from inference_worker.engine import _weights_digest
 from inference_worker.engines.base import Generation, ModelLoadError
+from inference_worker.engines.transformers_engine import _weights_digest
 from inference_worker.tiny_model import TINY_MODEL_ID, build_tiny_model
 
 _DONE = object()

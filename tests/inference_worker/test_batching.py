@@ -8,9 +8,9 @@ import time
 import pytest
 from PIL import Image
 
-from inference_worker.engine import ModelLoadError, load_engine
 from inference_worker.engines.base import Engine
 from inference_worker.engines.batching import BatchingEngine
+from inference_worker.engines.loading import ModelLoadError, load_engine
 
 SYSTEM = "You are an expert radiologist."
 # Different prompt lengths (so rows are left-padded), images and token limits. Prompt and

@@ -8,7 +8,7 @@ import pytest
 from channels.layers import get_channel_layer
 
 from inference_worker.drafting import draft_run
-from inference_worker.engine import ModelLoadError
+from inference_worker.engines.base import ModelLoadError
 from medportal.imaging.ingest import IncomingFile
 from medportal.reporting import services
 from medportal.reporting.intake import studies_receive

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from PIL import Image
 
-from inference_worker.engine import ModelLoadError, TransformersEngine
+from inference_worker.engines.base import ModelLoadError
+from inference_worker.engines.transformers_engine import TransformersEngine
 
 
 def grey_image() -> Image.Image:

@@ -1,8 +1,6 @@
 """The transformers engine: loads a Gemma 3 vision-language model once and streams text.
-
-``get_engine()`` is the process's engine as configured (``MEDPORTAL_ENGINE``): this one
-behind a batching wrapper by default, or vLLM.
-"""
+(``engines.loading`` builds the process's engine: this one behind a batching wrapper by
+default, or vLLM.)"""
 
 from __future__ import annotations
 
@@ -15,10 +13,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from inference_worker.engines.base import Engine, Generation, ModelLoadError
+from inference_worker.engines.base import Generation, ModelLoadError
 from inference_worker.tiny_model import TINY_MODEL_ID, build_tiny_model
-
-__all__ = ["Engine", "Generation", "ModelLoadError", "TransformersEngine", "get_engine"]
 
 logger = logging.getLogger(__name__)
 
@@ -133,52 +129,3 @@ class TransformersEngine:
 
         generation.pieces = pieces()
         return generation
-
-
-_engine: Engine | None = None
-_engine_lock = threading.Lock()
-
-
-def load_engine() -> Engine:
-    """A new engine as the settings say: MEDPORTAL_ENGINE=transformers (the default; several
-    drafts share one generation, up to MEDPORTAL_BATCH_SIZE) or vllm (the optional extra)."""
-    from django.conf import settings
-
-    if settings.MEDPORTAL_ENGINE == "vllm":
-        # Imported only here: vllm is an optional extra and needs a GPU.
-        from inference_worker.engines.vllm_engine import VLLMEngine
-
-        return VLLMEngine(
-            settings.MEDPORTAL_MODEL,
-            revision=settings.MEDPORTAL_MODEL_REVISION,
-            max_num_seqs=settings.MEDPORTAL_BATCH_SIZE,
-            cache_dir=settings.DATA_DIR / "models",
-        )
-    if settings.MEDPORTAL_ENGINE != "transformers":
-        raise ModelLoadError(f"unknown MEDPORTAL_ENGINE {settings.MEDPORTAL_ENGINE!r} (transformers or vllm)")
-    from inference_worker.engines.batching import BatchingEngine
-
-    return BatchingEngine(
-        TransformersEngine(
-            settings.MEDPORTAL_MODEL,
-            revision=settings.MEDPORTAL_MODEL_REVISION,
-            cache_dir=settings.DATA_DIR / "models",
-        ),
-        max_batch_size=settings.MEDPORTAL_BATCH_SIZE,
-        gather_s=settings.MEDPORTAL_BATCH_WAIT_MS / 1000,
-    )
-
-
-def loaded_engine() -> Engine | None:
-    """The process's engine if it is loaded, without loading it."""
-    return _engine
-
-
-def get_engine() -> Engine:
-    """The process's engine, loaded on first use: once per worker process, in the process
-    that runs the drafts (never in one that forks afterwards: CUDA does not survive fork)."""
-    global _engine
-    with _engine_lock:
-        if _engine is None:
-            _engine = load_engine()
-        return _engine
