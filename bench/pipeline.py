@@ -61,14 +61,14 @@ def load_engine_and_image(dicom: Path):
     from inference_worker.prompts import prompt_for
 
     image = square_resize(Image.fromarray(ct_array(pydicom.dcmread(dicom))))
-    return get_engine(), image, prompt_for(modality="CT")
+    return get_engine(), image, prompt_for(modality="CT", body_part="CHEST")
 
 
 def engine_run(engine, image, prompt, max_new_tokens: int) -> tuple[float, float]:
     """One generation by the engine alone: (time to first token in ms, tokens/s first to last token)."""
     started = time.perf_counter()  # the chat template and image processor count as the engine's
     generation = engine.stream(
-        system=prompt.system, instruction=prompt.instruction, image=image, max_new_tokens=max_new_tokens
+        system=prompt.system, parts=[prompt.instruction, image], max_new_tokens=max_new_tokens
     )
     first = last = None
     for piece in generation:

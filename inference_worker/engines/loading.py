@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 
 from inference_worker.engines.base import Engine, ModelLoadError
+from inference_worker.models_table import configured_abilities
 
 _engine: Engine | None = None
 _engine_lock = threading.Lock()
@@ -20,10 +21,18 @@ def load_engine() -> Engine:
         # Imported only here: vllm is an optional extra and needs a GPU.
         from inference_worker.engines.vllm_engine import VLLMEngine
 
+        abilities = configured_abilities()
+        images = min(abilities.images, settings.MEDPORTAL_MAX_DRAFT_IMAGES)
         return VLLMEngine(
             settings.MEDPORTAL_MODEL,
             revision=settings.MEDPORTAL_MODEL_REVISION,
             max_num_seqs=settings.MEDPORTAL_BATCH_SIZE,
+            # Room for every image the model may be given, its text and the answer.
+            max_model_len=min(
+                abilities.context,
+                max(8192, images * (abilities.image_tokens + 8) + 1024 + settings.MEDPORTAL_MAX_NEW_TOKENS),
+            ),
+            max_images=images,
             cache_dir=settings.DATA_DIR / "models",
         )
     if settings.MEDPORTAL_ENGINE != "transformers":

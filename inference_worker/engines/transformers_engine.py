@@ -11,9 +11,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from PIL import Image
-
-from inference_worker.engines.base import Generation, ModelLoadError
+from inference_worker.engines.base import Generation, ModelLoadError, Parts, PromptTooLong, user_content
 from inference_worker.tiny_model import TINY_MODEL_ID, build_tiny_model
 
 logger = logging.getLogger(__name__)
@@ -67,34 +65,45 @@ class TransformersEngine:
         )
         logger.info("model %s (%s) loaded on %s as %s", self.model_id, self.revision, self.device, self.dtype)
 
-    def messages(self, *, system: str, instruction: str, image: Image.Image) -> list[dict]:
+    @property
+    def context(self) -> int:
+        """The model's context in tokens (prompt and answer together)."""
+        config = getattr(self.model.config, "text_config", self.model.config)
+        return int(config.max_position_embeddings)
+
+    def messages(self, *, system: str, parts: Parts) -> list[dict]:
         return [
             {"role": "system", "content": [{"type": "text", "text": system}]},
-            {
-                "role": "user",
-                "content": [{"type": "text", "text": instruction}, {"type": "image", "image": image}],
-            },
+            {"role": "user", "content": user_content(parts)},
         ]
 
-    def inputs(self, *, system: str, instruction: str, image: Image.Image):
-        """The model's inputs for one request (a batch of one): token ids, masks, pixels."""
+    def inputs(self, *, system: str, parts: Parts, max_new_tokens: int = 0):
+        """The model's inputs for one request (a batch of one): token ids, masks, pixels;
+        PromptTooLong before anything is generated when they and the answer do not fit."""
         inputs = self.processor.apply_chat_template(
-            self.messages(system=system, instruction=instruction, image=image),
+            self.messages(system=system, parts=parts),
             add_generation_prompt=True,
             tokenize=True,
             return_dict=True,
             return_tensors="pt",
-        ).to(self.device)
+        )
+        prompt_tokens = int(inputs["input_ids"].shape[-1])
+        if prompt_tokens + max_new_tokens > self.context:
+            raise PromptTooLong(
+                f"the prompt is {prompt_tokens:,} tokens and the answer may take {max_new_tokens:,} "
+                f"(MEDPORTAL_MAX_NEW_TOKENS): more than the model's context of {self.context:,}"
+            )
+        inputs = inputs.to(self.device)
         if "pixel_values" in inputs:
             inputs["pixel_values"] = inputs["pixel_values"].to(self.dtype)
         return inputs
 
-    def stream(self, *, system: str, instruction: str, image: Image.Image, max_new_tokens: int) -> Generation:
+    def stream(self, *, system: str, parts: Parts, max_new_tokens: int) -> Generation:
         """Start generating in a thread; the returned Generation yields text as it comes."""
         import torch
         from transformers import TextIteratorStreamer
 
-        inputs = self.inputs(system=system, instruction=instruction, image=image)
+        inputs = self.inputs(system=system, parts=parts, max_new_tokens=max_new_tokens)
         prompt_tokens = int(inputs["input_ids"].shape[-1])
         # Without a timeout the streamer waits for ever when generate() raises.
         streamer = TextIteratorStreamer(

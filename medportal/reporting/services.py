@@ -51,6 +51,8 @@ class DraftProvenance:
     template_id: int | None = None
     template_name: str = ""
     sections: tuple[str, ...] = ("Findings", "Impression")
+    # A thinking model's trace: kept with the draft, never part of its text.
+    thinking: str = ""
 
 
 @dataclass(frozen=True)
@@ -275,6 +277,7 @@ def draft_finish(*, claim: DraftClaim, text: str, provenance: DraftProvenance) -
             time_to_first_token_ms=provenance.time_to_first_token_ms,
             tokens_per_second=provenance.tokens_per_second,
             generated_tokens=provenance.generated_tokens,
+            draft_thinking=provenance.thinking,
         )
         if not updated:
             return False
