@@ -45,6 +45,7 @@ def load_engine() -> Engine:
             settings.MEDPORTAL_MODEL,
             revision=settings.MEDPORTAL_MODEL_REVISION,
             cache_dir=settings.DATA_DIR / "models",
+            hub_timeout_s=settings.MEDPORTAL_HUB_CHECK_TIMEOUT_S,
         ),
         max_batch_size=settings.MEDPORTAL_BATCH_SIZE,
         gather_s=settings.MEDPORTAL_BATCH_WAIT_MS / 1000,

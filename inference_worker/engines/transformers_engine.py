@@ -20,6 +20,48 @@ logger = logging.getLogger(__name__)
 TOKEN_TIMEOUT_S = 120.0
 
 
+HOW_TO_GET_A_MODEL = (
+    "set HF_TOKEN (with the model's licence accepted on huggingface.co), or MEDPORTAL_MODEL to a local "
+    "copy of the model, or MEDPORTAL_MODEL=tiny for a demo with meaningless text"
+)
+
+
+def hub_check(model_ref: str, *, revision: str | None = None, timeout_s: float = 5.0) -> None:
+    """Make sure, within seconds, that ``model_ref`` (a hub id) can be had: it is in the local
+    cache, or the hub answers for it with this token. Otherwise ModelLoadError says what to
+    set, instead of from_pretrained retrying downloads for minutes while drafts wait."""
+    from huggingface_hub import constants, get_hf_file_metadata, hf_hub_url, try_to_load_from_cache
+    from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, RepositoryNotFoundError
+
+    if isinstance(try_to_load_from_cache(model_ref, "config.json", revision=revision), str):
+        return  # downloaded before: from_pretrained finds it in the cache
+    if constants.HF_HUB_OFFLINE:
+        raise ModelLoadError(
+            f"model {model_ref!r} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set: "
+            + HOW_TO_GET_A_MODEL
+        )
+    try:
+        get_hf_file_metadata(hf_hub_url(model_ref, "config.json", revision=revision), timeout=timeout_s)
+    except GatedRepoError:
+        raise ModelLoadError(
+            f"model {model_ref!r} is gated and this token may not download it: " + HOW_TO_GET_A_MODEL
+        ) from None
+    except RepositoryNotFoundError:
+        raise ModelLoadError(
+            f"model {model_ref!r} is not on the Hugging Face hub, or not visible without a token: "
+            + HOW_TO_GET_A_MODEL
+        ) from None
+    except HfHubHTTPError as exc:
+        raise ModelLoadError(
+            f"the Hugging Face hub refused model {model_ref!r} ({exc}): " + HOW_TO_GET_A_MODEL
+        ) from None
+    except Exception as exc:  # the network: refused, unresolvable, timed out (httpx, OSError)
+        raise ModelLoadError(
+            f"cannot reach the Hugging Face hub at {constants.ENDPOINT} within {timeout_s:g} s for model "
+            f"{model_ref!r} ({type(exc).__name__}: {exc}): " + HOW_TO_GET_A_MODEL
+        ) from None
+
+
 def _weights_digest(path: Path) -> str:
     digest = hashlib.sha256()
     for weights in sorted(path.glob("*.safetensors")):
@@ -30,7 +72,14 @@ def _weights_digest(path: Path) -> str:
 class TransformersEngine:
     """AutoProcessor + AutoModelForImageTextToText; bf16 on GPU, float32 on CPU."""
 
-    def __init__(self, model_ref: str, *, revision: str | None = None, cache_dir: Path | None = None):
+    def __init__(
+        self,
+        model_ref: str,
+        *,
+        revision: str | None = None,
+        cache_dir: Path | None = None,
+        hub_timeout_s: float = 5.0,
+    ):
         import torch
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
@@ -39,6 +88,8 @@ class TransformersEngine:
         source: str | Path = model_ref
         if self.is_test_model:
             source = build_tiny_model((cache_dir or Path(".")) / "tiny-gemma3")
+        elif not Path(model_ref).exists():
+            hub_check(model_ref, revision=revision, timeout_s=hub_timeout_s)
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
         # Gemma 3 overflows in float16: bf16 on GPU, float32 on CPU.
         self.dtype = torch.bfloat16 if self.device == "cuda" else torch.float32
@@ -50,12 +101,7 @@ class TransformersEngine:
                 .eval()
             )
         except Exception as exc:
-            hint = ""
-            if not Path(str(source)).exists():
-                hint = (
-                    " (a hub model needs HF_TOKEN and its licence accepted on huggingface.co, or set "
-                    "MEDPORTAL_MODEL to a local copy, or to 'tiny' for a demo)"
-                )
+            hint = "" if Path(str(source)).exists() else f" ({HOW_TO_GET_A_MODEL})"
             raise ModelLoadError(f"could not load model {model_ref!r}: {exc}{hint}") from exc
         local = Path(str(source))
         self.revision = (

@@ -27,7 +27,7 @@ from pathlib import Path
 from PIL import Image
 
 from inference_worker.engines.base import Generation, ModelLoadError, Parts, PromptTooLong, user_content
-from inference_worker.engines.transformers_engine import _weights_digest
+from inference_worker.engines.transformers_engine import _weights_digest, hub_check
 from inference_worker.tiny_model import TINY_MODEL_ID, build_tiny_model
 
 _DONE = object()
@@ -64,6 +64,8 @@ class VLLMEngine:
             if self.is_test_model
             else model_ref
         )
+        if not self.is_test_model and not Path(model_ref).exists():
+            hub_check(model_ref, revision=revision)
         self.device = "cuda"
         self.context = max_model_len
         self._loop = asyncio.new_event_loop()
