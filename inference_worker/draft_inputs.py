@@ -235,8 +235,9 @@ def _chest_input(
     facts,
 ) -> DraftInput:
     study = report.study
+    # The worker writes the Comparison (a fact, not the model's): the model is asked for the rest.
     asked = tuple(s for s in sections if s.lower() != "comparison")
-    split = ("Comparison", *asked)
+    split = asked
     if prior is None:
         _check_fits(1, abilities, "this chest X-ray")
         prompt = prompt_for(**common, sections=asked)

@@ -169,6 +169,7 @@ def _draft(
                 template_name=template.name if template else "",
                 sections=given.sections,
                 thinking=answer.thinking,
+                comparison=given.comparison,
             ),
         )
         return "drafted" if finished else "superseded"

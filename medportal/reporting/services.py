@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from celery import current_app
 from django.db import transaction
@@ -53,6 +53,8 @@ class DraftProvenance:
     sections: tuple[str, ...] = ("Findings", "Impression")
     # A thinking model's trace: kept with the draft, never part of its text.
     thinking: str = ""
+    # The Comparison the worker wrote itself, first in the text ("COMPARISON: ...").
+    comparison: str = ""
 
 
 @dataclass(frozen=True)
@@ -252,7 +254,13 @@ def draft_progress(*, claim: DraftClaim, text: str) -> bool:
 
 
 def draft_finish(*, claim: DraftClaim, text: str, provenance: DraftProvenance) -> bool:
-    sections = split_sections(text, sections=provenance.sections)
+    if provenance.comparison:
+        body = text.removeprefix(f"COMPARISON: {provenance.comparison}\n\n")
+        sections = replace(
+            split_sections(body, sections=provenance.sections), comparison=provenance.comparison
+        )
+    else:
+        sections = split_sections(text, sections=provenance.sections)
     # A template deleted while the draft was written: its name stays on the report.
     template_id = provenance.template_id
     if template_id is not None and not ReportTemplate.objects.filter(pk=template_id).exists():

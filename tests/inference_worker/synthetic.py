@@ -141,16 +141,23 @@ def enhanced_ct(
 
 
 def radiograph(
-    study: dict, *, value: int = 1000, modality: str = "CR", view: str = "PA", size: int = 32
+    study: dict,
+    *,
+    value: int = 1000,
+    modality: str = "CR",
+    view: str = "PA",
+    size: int = 32,
+    columns: int = 32,
 ) -> tuple[str, bytes]:
-    """One frontal radiograph, a gradient offset by ``value`` (so two radiographs differ)."""
+    """One frontal radiograph, a gradient; ``columns`` narrower than ``size`` makes one the
+    model receives padded black at its sides (so two radiographs are told apart)."""
     ds = _common(study, generate_uid(), modality, 1, "")
     ds.InstanceNumber = 1
     ds.ViewPosition = view
-    ds.Rows = ds.Columns = size
+    ds.Rows, ds.Columns = size, columns
     ds.PixelRepresentation = 0
     ds.BitsStored, ds.HighBit = 12, 11
-    gradient = np.add.outer(np.arange(size), np.arange(size)).astype(np.uint16) * 10 + value
+    gradient = np.add.outer(np.arange(size), np.arange(columns)).astype(np.uint16) * 10 + value
     ds.PixelData = gradient.astype(np.uint16).tobytes()
     return (f"cr-{ds.SOPInstanceUID[-6:]}.dcm", _file(ds, "1.2.840.10008.5.1.4.1.1.1"))
 

@@ -1,0 +1,112 @@
+"""The body part a study is drafted as: never guessed, read only from the header's own words."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image
+
+from inference_worker.drafting import draft_run
+from medportal.imaging.body_part import BodyPartUnknown, body_part_refusal, body_part_resolve
+from medportal.imaging.ingest import IncomingFile
+from medportal.reporting import services
+from medportal.reporting.intake import studies_receive
+from medportal.reporting.models import Report, ReportStatus
+from medportal.streaming.publish import ReportPublisher
+from tests.inference_worker.synthetic import new_study, radiograph
+
+
+@pytest.mark.parametrize(
+    ("texts", "part"),
+    [
+        (["CHEST PA"], "CHEST"),
+        (["XR THORAX 2 VIEWS"], "CHEST"),
+        (["", "Lung window"], "CHEST"),
+        (["CT ABDOMEN W CONTRAST"], "ABDOMEN"),
+        (["MR BRAIN"], "HEAD"),
+        (["XR TIBIA/FIBULA LEFT"], "LEG"),
+        (["XR KNEE 3V", "KNEE LAT"], "KNEE"),
+        (["", "", "Hand_PA"], "HAND"),
+    ],
+)
+def test_the_words_of_the_table_name_a_body_part(texts, part):
+    assert body_part_resolve(body_part="", texts=texts) == (part, "description")
+
+
+@pytest.mark.parametrize(
+    ("texts", "says"),
+    [
+        ([], "descriptions name none"),
+        (["PA"], "descriptions name none"),  # a projection is no body part
+        (["AP", "LAT"], "descriptions name none"),
+        (["Routine", "SERIES 1"], "descriptions name none"),
+        (["CHESTY"], "descriptions name none"),  # whole words only
+        (["CHEST AND KNEE"], r"several \(chest, knee\)"),
+    ],
+)
+def test_anything_else_is_refused_with_how_to_fix_it(texts, says):
+    with pytest.raises(BodyPartUnknown, match=says) as refused:
+        body_part_resolve(body_part="", texts=texts)
+    assert "Set the body part on the study page, then draft." in str(refused.value)
+    assert body_part_refusal(body_part="", texts=texts) == str(refused.value)
+
+
+def test_the_headers_body_part_wins_over_the_words():
+    assert body_part_resolve(body_part="knee", texts=["CHEST"]) == ("KNEE", "header")
+    assert body_part_refusal(body_part="CHEST", texts=[]) is None
+
+
+def run(report) -> Report:
+    publisher = ReportPublisher()
+    try:
+        # Refused before any model is loaded or asked: no engine is needed to say no.
+        draft_run(report_id=report.pk, attempt=report.attempt, engine_factory=_no_engine, publisher=publisher)
+    finally:
+        publisher.close()
+    return Report.objects.get(pk=report.pk)
+
+
+def _no_engine():
+    from inference_worker.engines.loading import get_engine
+
+    return get_engine()  # the tiny model (MEDPORTAL_MODEL=tiny in tests)
+
+
+@pytest.mark.django_db
+def test_a_tibia_radiograph_never_gets_a_chest_prompt(
+    technologist, radiologist, django_capture_on_commit_callbacks
+):
+    study = new_study(description="XR TIBIA FIBULA 2V")  # no Body Part Examined
+    _, reports = studies_receive(
+        files=[IncomingFile(*radiograph(study))], uploader=technologist, auto_draft=False
+    )
+    report = services.draft_request(report=reports[0], user=radiologist)
+
+    failed = run(report)
+
+    assert failed.status == ReportStatus.FAILED
+    assert "of radiographs, MedGemma drafts only the chest; this one is of the leg" in failed.failure_reason
+    assert failed.prompt == ""
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("modality", ["CR", "DX"])
+def test_a_png_radiograph_is_not_drafted_as_a_chest_x_ray(
+    technologist, radiologist, modality, django_capture_on_commit_callbacks
+):
+    buffer = io.BytesIO()
+    Image.new("L", (64, 64), 128).save(buffer, format="PNG")
+    _, reports = studies_receive(
+        files=[IncomingFile("xray.png", buffer.getvalue())],
+        uploader=technologist,
+        image_modality=modality,
+        auto_draft=False,
+    )
+    report = services.draft_request(report=reports[0], user=radiologist)
+
+    failed = run(report)
+
+    assert failed.status == ReportStatus.FAILED
+    assert failed.failure_reason.endswith("Set the body part on the study page, then draft.")
+    assert "chest" not in failed.prompt
