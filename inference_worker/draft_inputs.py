@@ -28,7 +28,7 @@ from PIL import Image
 
 from inference_worker.models_table import ModelAbilities
 from inference_worker.pixel_source import instance_header
-from inference_worker.preprocessing import MODEL_IMAGE_SIZE, model_image, representative_instance
+from inference_worker.preprocessing import model_image, representative_instance
 from inference_worker.prompts import Prompt, UnsupportedStudy, prompt_for
 from inference_worker.volume import MAX_SLICES, NoVolume, Volume, study_volume, volume_images
 from medportal.imaging.body_part import BodyPartUnknown, body_part_resolve, study_texts
@@ -201,7 +201,6 @@ def _volume_input(
         preprocessing={
             **made,
             "mode": "volume",
-            "size": MODEL_IMAGE_SIZE,
             **facts,
             "series_uid": series.series_uid,
             "series_number": series.series_number,

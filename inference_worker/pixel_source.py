@@ -49,14 +49,15 @@ def instance_bytes(instance: Instance) -> bytes:
     return blob_read(instance.sha256)
 
 
-def instance_header(instance: Instance) -> pydicom.Dataset:
-    """The DICOM header of ``instance``, without its pixel data: from the image store only the
-    bytes before the pixels are read (a volume is ordered by 300 headers, not 300 files);
-    through WADO-RS the whole file comes, as the portal sends only whole instances."""
+def instance_header(instance: Instance, tags: list[str] | None = None) -> pydicom.Dataset:
+    """The DICOM header of ``instance``, without its pixel data (only ``tags`` of it, when
+    given): from the image store only the bytes before the pixels are read (a volume is
+    ordered by 300 headers, not 300 files); through WADO-RS the whole file comes, as the
+    portal sends only whole instances."""
     if settings.MEDPORTAL_PIXEL_SOURCE == "wado":
-        return pydicom.dcmread(io.BytesIO(wado_fetch(instance)), stop_before_pixels=True)
+        return pydicom.dcmread(io.BytesIO(wado_fetch(instance)), stop_before_pixels=True, specific_tags=tags)
     with image_storage().open(storage_name_for(instance.sha256), "rb") as handle:
-        return pydicom.dcmread(handle, stop_before_pixels=True)
+        return pydicom.dcmread(handle, stop_before_pixels=True, specific_tags=tags)
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):

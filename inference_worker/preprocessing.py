@@ -59,6 +59,36 @@ def ct_rgb(hounsfield: np.ndarray) -> np.ndarray:
     return np.stack(channels, axis=-1)
 
 
+def ct_rgb_stored(stored: np.ndarray, slope: float, intercept: float) -> np.ndarray:
+    """``ct_rgb`` of ``stored * slope + intercept`` for integer stored values, by a lookup
+    table over the values present: the same arithmetic on the same numbers, once per distinct
+    value instead of once per pixel (a 512×512 slice in about a millisecond)."""
+    if stored.dtype.kind not in "iu":
+        return ct_rgb(stored.astype(np.float64) * slope + intercept)
+    # Unsigned values index the table from 0 (no offset to subtract from every pixel).
+    low, high = (0 if stored.dtype.kind == "u" else int(stored.min())), int(stored.max())
+    domain = np.arange(low, high + 1, dtype=np.int64)
+    # As pydicom's modality LUT computes Hounsfield units: float64, stored * slope + intercept.
+    values = domain if (slope, intercept) == (1, 0) else domain.astype(np.float64) * slope + intercept
+    table = ct_rgb(values)
+    return np.take(table, stored if low == 0 else stored.astype(np.int32) - low, axis=0)
+
+
+def model_size(image: Image.Image, size: int = MODEL_IMAGE_SIZE) -> Image.Image:
+    """A slice as Google's CT notebook hands it to the processor: at its own size (the
+    processor resizes it to the model's), padded square if it is not; only a slice larger than
+    the model's size is scaled down here, as the processor would."""
+    image = image.convert("RGB")
+    if image.width != image.height:
+        side = max(image.size)
+        canvas = Image.new("RGB", (side, side))
+        canvas.paste(image, ((side - image.width) // 2, (side - image.height) // 2))
+        image = canvas
+    if image.width > size:
+        image = image.resize((size, size), Image.Resampling.BICUBIC)
+    return image
+
+
 def ct_array(ds: pydicom.Dataset) -> np.ndarray:
     return ct_rgb(apply_modality_lut(frame_of(ds), ds))
 

@@ -34,10 +34,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pydicom
 from PIL import Image
-from pydicom.pixels import apply_modality_lut
 
 from inference_worker.pixel_source import instance_bytes, instance_header
-from inference_worker.preprocessing import CT_WINDOWS, ct_rgb, mr_rgb, square_resize
+from inference_worker.preprocessing import CT_WINDOWS, ct_rgb_stored, model_size, mr_rgb
 from medportal.imaging.models import Instance, Series, Study
 from medportal.imaging.pixels import decoded_frame
 
@@ -45,6 +44,25 @@ MAX_SLICES = 85  # the reference notebook's
 MIN_SLICES = 5
 SPACING_TOLERANCE = 0.10  # of the median gap
 VOLUME_MODALITIES = frozenset({"CT", "MR"})
+
+
+# What ordering a series needs of each header (the rest is not even converted).
+HEADER_TAGS = [
+    "ImageType",
+    "InstanceNumber",
+    "Rows",
+    "Columns",
+    "NumberOfFrames",
+    "ImagePositionPatient",
+    "ImageOrientationPatient",
+    "SliceThickness",
+    "SharedFunctionalGroupsSequence",
+    "PerFrameFunctionalGroupsSequence",
+]
+
+
+def series_header(instance: Instance) -> pydicom.Dataset:
+    return instance_header(instance, HEADER_TAGS)
 
 
 @dataclass(frozen=True)
@@ -222,7 +240,7 @@ def study_volume(
     study: Study,
     modality: str,
     *,
-    header: Callable[[Instance], pydicom.Dataset] = instance_header,
+    header: Callable[[Instance], pydicom.Dataset] = series_header,
     limit: int = MAX_SLICES,
 ) -> Volume:
     """The study's volume as the rules above choose it, with the slices the model sees."""
@@ -265,41 +283,37 @@ def study_volume(
     return chosen
 
 
-def _rescaled(ds: pydicom.Dataset, frame: int) -> np.ndarray:
-    """A frame's stored values through the modality LUT (an enhanced instance's rescale is in
-    its functional groups)."""
-    pixels = decoded_frame(ds, frame)
+def _rescale_of(ds: pydicom.Dataset, frame: int) -> tuple[float, float]:
+    """A frame's Rescale Slope and Intercept (an enhanced instance's are in its functional
+    groups); (1, 0) when there are none."""
     frames = ds.get("PerFrameFunctionalGroupsSequence")
-    if frames:
-        item = frames[frame]
-        slope = _functional(ds, item, "PixelValueTransformationSequence", "RescaleSlope")
-        intercept = _functional(ds, item, "PixelValueTransformationSequence", "RescaleIntercept")
-        if slope is not None or intercept is not None:
-            return pixels.astype(np.float64) * float(slope or 1) + float(intercept or 0)
-    return apply_modality_lut(pixels, ds)
+    item = frames[frame] if frames else None
+    slope = _functional(ds, item, "PixelValueTransformationSequence", "RescaleSlope")
+    intercept = _functional(ds, item, "PixelValueTransformationSequence", "RescaleIntercept")
+    return float(1 if slope in (None, "") else slope), float(0 if intercept in (None, "") else intercept)
 
 
 def volume_images(volume: Volume, modality: str) -> tuple[list[Image.Image], dict]:
     """The sampled slices as the model's images, decoding each file once and only those files,
     and how they were made."""
+    ct = modality.upper() == "CT"
     decoded: dict[int, pydicom.Dataset] = {}
-    values = []
+    arrays = []
     for item in volume.sampled:
         ds = decoded.get(item.instance.pk)
         if ds is None:
             ds = decoded[item.instance.pk] = pydicom.dcmread(io.BytesIO(instance_bytes(item.instance)))
-        values.append(_rescaled(ds, item.frame))
+        stored = decoded_frame(ds, item.frame)
+        slope, intercept = _rescale_of(ds, item.frame)
+        # CT: Hounsfield units windowed at once (the float volume is never held); MR: kept to be
+        # scaled over the whole volume below.
+        arrays.append(ct_rgb_stored(stored, slope, intercept) if ct else stored * slope + intercept)
         # A single-frame file is not needed again: free it as we go (a volume is large).
         if int(ds.get("NumberOfFrames") or 1) == 1:
             del decoded[item.instance.pk]
-    if modality.upper() == "CT":
-        arrays, method, extra = (
-            [ct_rgb(v) for v in values],
-            "ct-hu-3-windows",
-            {"windows": [list(w) for w in CT_WINDOWS]},
-        )
+    if ct:
+        method, extra = "ct-hu-3-windows", {"windows": [list(w) for w in CT_WINDOWS]}
     else:
-        arrays, method, extra = mr_rgb(values), "mr-volume-min-max", {}
-    del values
-    images = [square_resize(Image.fromarray(array)) for array in arrays]
-    return images, {"method": method, **extra}
+        arrays, method, extra = mr_rgb(arrays), "mr-volume-min-max", {}
+    images = [model_size(Image.fromarray(array)) for array in arrays]
+    return images, {"method": method, "size": images[0].width if images else 0, **extra}

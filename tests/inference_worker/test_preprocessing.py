@@ -54,6 +54,30 @@ def test_ct_windows_are_the_reference_values_worked_by_hand():
     ]
 
 
+def test_the_volumes_lookup_table_gives_the_same_hand_worked_values():
+    from inference_worker.preprocessing import ct_rgb_stored
+
+    stored = np.array([[hu + 1024 for hu, _ in HAND_WORKED]], dtype=np.int16)  # -2000 HU is stored -976
+    rgb = ct_rgb_stored(stored, 1.0, -1024.0)
+    assert [tuple(int(v) for v in rgb[0, i]) for i in range(len(HAND_WORKED))] == [v for _, v in HAND_WORKED]
+    # Stored 120 with slope 0.5 and intercept -20 is 40 HU.
+    assert tuple(int(v) for v in ct_rgb_stored(np.array([[120]], dtype=np.int16), 0.5, -20.0)[0, 0]) == (
+        132,
+        128,
+        128,
+    )
+
+
+def test_a_volume_slice_keeps_its_size_as_the_reference_gives_it_to_the_processor():
+    from PIL import Image
+
+    from inference_worker.preprocessing import model_size
+
+    assert model_size(Image.new("L", (512, 512))).size == (512, 512)
+    assert model_size(Image.new("L", (512, 400))).size == (512, 512)  # padded square
+    assert model_size(Image.new("L", (1024, 1024))).size == (896, 896)
+
+
 def test_ct_hounsfield_units_come_through_the_modality_lut():
     # Stored 120 with slope 0.5 and intercept -20 is 40 HU: green and blue at their middle.
     ds = ct_with_hounsfield([40], slope=0.5, intercept=-20)
