@@ -125,8 +125,14 @@ def main() -> None:
 
     from medportal.launcher import prepare, start_processes, stop_processes
 
-    dicom = Path(get_testdata_file("CT_small.dcm"))
+    import pydicom
+
     work = Path(tempfile.mkdtemp(prefix="medportal-bench-"))
+    # pydicom's CT_small names no body part, and MedPortal drafts none without one.
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    ds.BodyPartExamined = "HEAD"
+    dicom = work / "CT_small_head.dcm"
+    ds.save_as(dicom)
     env = dict(
         os.environ,
         MEDPORTAL_DATA_DIR=str(work),

@@ -161,6 +161,12 @@ def draft_request(*, report: Report, user, request=None, instruction: str = "") 
             generated_tokens=None,
         )
         locked.refresh_from_db()
+        attempt = locked.attempt
+        # Registered first, so it runs first after commit: the worker starts before the open
+        # worklists are told (the audit below registers that announcement).
+        transaction.on_commit(
+            lambda: current_app.send_task(DRAFT_TASK, args=[locked.pk, attempt], queue=queue)
+        )
         _audit_report(
             locked,
             "AI draft requested",
@@ -168,10 +174,6 @@ def draft_request(*, report: Report, user, request=None, instruction: str = "") 
             request=request,
             user=user,
             detail={"instruction": locked.draft_instruction} if locked.draft_instruction else None,
-        )
-        attempt = locked.attempt
-        transaction.on_commit(
-            lambda: current_app.send_task(DRAFT_TASK, args=[locked.pk, attempt], queue=queue)
         )
     return locked
 
