@@ -57,25 +57,29 @@ def test_the_headers_body_part_wins_over_the_words():
     assert body_part_refusal(body_part="CHEST", texts=[]) is None
 
 
-def run(report) -> Report:
+@pytest.fixture(scope="module")
+def tiny():
+    from django.conf import settings
+
+    from inference_worker.engines.transformers_engine import TransformersEngine
+
+    return TransformersEngine("tiny", cache_dir=settings.DATA_DIR / "models")
+
+
+def run(report, engine) -> Report:
     publisher = ReportPublisher()
     try:
-        # Refused before any model is loaded or asked: no engine is needed to say no.
-        draft_run(report_id=report.pk, attempt=report.attempt, engine_factory=_no_engine, publisher=publisher)
+        draft_run(
+            report_id=report.pk, attempt=report.attempt, engine_factory=lambda: engine, publisher=publisher
+        )
     finally:
         publisher.close()
     return Report.objects.get(pk=report.pk)
 
 
-def _no_engine():
-    from inference_worker.engines.loading import get_engine
-
-    return get_engine()  # the tiny model (MEDPORTAL_MODEL=tiny in tests)
-
-
 @pytest.mark.django_db
 def test_a_tibia_radiograph_never_gets_a_chest_prompt(
-    technologist, radiologist, django_capture_on_commit_callbacks
+    technologist, radiologist, tiny, django_capture_on_commit_callbacks
 ):
     study = new_study(description="XR TIBIA FIBULA 2V")  # no Body Part Examined
     _, reports = studies_receive(
@@ -83,7 +87,7 @@ def test_a_tibia_radiograph_never_gets_a_chest_prompt(
     )
     report = services.draft_request(report=reports[0], user=radiologist)
 
-    failed = run(report)
+    failed = run(report, tiny)
 
     assert failed.status == ReportStatus.FAILED
     assert "of radiographs, MedGemma drafts only the chest; this one is of the leg" in failed.failure_reason
@@ -93,7 +97,7 @@ def test_a_tibia_radiograph_never_gets_a_chest_prompt(
 @pytest.mark.django_db
 @pytest.mark.parametrize("modality", ["CR", "DX"])
 def test_a_png_radiograph_is_not_drafted_as_a_chest_x_ray(
-    technologist, radiologist, modality, django_capture_on_commit_callbacks
+    technologist, radiologist, tiny, modality, django_capture_on_commit_callbacks
 ):
     buffer = io.BytesIO()
     Image.new("L", (64, 64), 128).save(buffer, format="PNG")
@@ -105,7 +109,7 @@ def test_a_png_radiograph_is_not_drafted_as_a_chest_x_ray(
     )
     report = services.draft_request(report=reports[0], user=radiologist)
 
-    failed = run(report)
+    failed = run(report, tiny)
 
     assert failed.status == ReportStatus.FAILED
     assert failed.failure_reason.endswith("Set the body part on the study page, then draft.")
