@@ -121,11 +121,10 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=512)
     args = parser.parse_args()
 
+    import pydicom
     from pydicom.data import get_testdata_file
 
     from medportal.launcher import prepare, start_processes, stop_processes
-
-    import pydicom
 
     work = Path(tempfile.mkdtemp(prefix="medportal-bench-"))
     # pydicom's CT_small names no body part, and MedPortal drafts none without one.
