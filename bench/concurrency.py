@@ -106,8 +106,7 @@ def engine_level(engine, image, prompt, count: int, max_new_tokens: int) -> list
         with engine.expecting():  # as the worker's drafts announce themselves
             generation = engine.stream(
                 system=prompt.system,
-                instruction=prompt.instruction,
-                image=image,
+                parts=[prompt.instruction, image],
                 max_new_tokens=max_new_tokens,
             )
         first = None

@@ -56,19 +56,19 @@ def load_engine_and_image(dicom: Path):
     import pydicom
     from PIL import Image
 
-    from inference_worker.engine import get_engine
+    from inference_worker.engines.loading import get_engine
     from inference_worker.preprocessing import ct_array, square_resize
     from inference_worker.prompts import prompt_for
 
     image = square_resize(Image.fromarray(ct_array(pydicom.dcmread(dicom))))
-    return get_engine(), image, prompt_for(modality="CT")
+    return get_engine(), image, prompt_for(modality="CT", body_part="CHEST")
 
 
 def engine_run(engine, image, prompt, max_new_tokens: int) -> tuple[float, float]:
     """One generation by the engine alone: (time to first token in ms, tokens/s first to last token)."""
     started = time.perf_counter()  # the chat template and image processor count as the engine's
     generation = engine.stream(
-        system=prompt.system, instruction=prompt.instruction, image=image, max_new_tokens=max_new_tokens
+        system=prompt.system, parts=[prompt.instruction, image], max_new_tokens=max_new_tokens
     )
     first = last = None
     for piece in generation:
@@ -121,12 +121,17 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=512)
     args = parser.parse_args()
 
+    import pydicom
     from pydicom.data import get_testdata_file
 
     from medportal.launcher import prepare, start_processes, stop_processes
 
-    dicom = Path(get_testdata_file("CT_small.dcm"))
     work = Path(tempfile.mkdtemp(prefix="medportal-bench-"))
+    # pydicom's CT_small names no body part, and MedPortal drafts none without one.
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    ds.BodyPartExamined = "HEAD"
+    dicom = work / "CT_small_head.dcm"
+    ds.save_as(dicom)
     env = dict(
         os.environ,
         MEDPORTAL_DATA_DIR=str(work),

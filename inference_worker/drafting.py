@@ -9,11 +9,11 @@ from contextlib import AbstractContextManager, nullcontext
 
 from django.conf import settings
 
+from inference_worker.draft_inputs import draft_input
 from inference_worker.engines.base import Engine
-from inference_worker.preprocessing import model_image, representative_instance
-from inference_worker.prompts import prompt_for
+from inference_worker.models_table import model_abilities
+from inference_worker.thinking import ThinkingStripper
 from medportal.reporting.models import Report
-from medportal.reporting.report_templates.library import template_for_study, template_sections
 from medportal.reporting.services import drafts
 from medportal.streaming.publish import ReportPublisher
 
@@ -44,6 +44,8 @@ class DraftStream:
         self.superseded = False
 
     def feed(self, piece: str) -> None:
+        if not piece:
+            return
         self.text += piece
         now = time.monotonic()
         # The first piece goes at once (time to first token); later ones once per interval.
@@ -119,28 +121,12 @@ def _draft(
     try:
         if engine is None:
             raise load_error or RuntimeError("no engine")
-        report = Report.objects.select_related("study").get(pk=report_id)
-        study = report.study
-        instance = representative_instance(study)
-        modality = instance.series.modality or study.modality
-        template = template_for_study(modality=modality, body_part=study.body_part)
-        sections = template_sections(template)
-        # The prompt first: a study MedGemma should not draft is refused before any image work.
-        prompt = prompt_for(
-            modality=modality,
-            body_part=study.body_part,
-            indication=study.indication,
-            template_name=template.name if template else "",
-            template_instruction=template.prompt_instruction if template else "",
-            sections=sections,
-            radiologist_instruction=report.draft_instruction,
-        )
-        image, preprocessing = model_image(instance, modality)
+        report = Report.objects.select_related("study", "prior_study").get(pk=report_id)
+        abilities = model_abilities(engine.model_id, like=settings.MEDPORTAL_MODEL_LIKE)
+        # The study is refused (modality, body part, too many images) before any image work.
+        given = draft_input(report=report, abilities=abilities)
         generation = engine.stream(
-            system=prompt.system,
-            instruction=prompt.instruction,
-            image=image,
-            max_new_tokens=settings.MEDPORTAL_MAX_NEW_TOKENS,
+            system=given.prompt.system, parts=given.parts, max_new_tokens=settings.MEDPORTAL_MAX_NEW_TOKENS
         )
         stream = DraftStream(
             claim=claim,
@@ -148,21 +134,32 @@ def _draft(
             publish_interval_s=settings.MEDPORTAL_STREAM_INTERVAL_MS / 1000,
             save_interval_s=settings.MEDPORTAL_SAVE_INTERVAL_MS / 1000,
         )
+        if given.comparison:
+            stream.feed(f"COMPARISON: {given.comparison}\n\n")
+        # A thinking model's trace never reaches the stream or the text: only its answer does.
+        answer = ThinkingStripper()
         for piece in generation:
-            stream.feed(piece)
+            stream.feed(answer.feed(piece))
             if stream.superseded:
                 generation.close()
                 return "superseded"
+        stream.feed(answer.finish())
+        if answer.unfinished:
+            raise RuntimeError(
+                f"the model was still thinking when it reached MEDPORTAL_MAX_NEW_TOKENS "
+                f"({settings.MEDPORTAL_MAX_NEW_TOKENS} tokens) and wrote no report: raise it, then retry"
+            )
         stream.flush()
+        template = given.template
         finished = drafts.draft_finish(
             claim=claim,
             text=stream.text,
             provenance=drafts.DraftProvenance(
                 model_id=engine.model_id,
                 model_revision=engine.revision,
-                prompt=prompt.as_record(),
+                prompt=given.prompt.as_record(given.images_note),
                 generation_params=generation.params,
-                preprocessing=preprocessing,
+                preprocessing=given.preprocessing,
                 time_to_first_token_ms=(
                     generation.time_to_first_token_s * 1000 if generation.time_to_first_token_s else None
                 ),
@@ -170,7 +167,9 @@ def _draft(
                 generated_tokens=generation.generated_tokens,
                 template_id=template.pk if template else None,
                 template_name=template.name if template else "",
-                sections=sections,
+                sections=given.sections,
+                thinking=answer.thinking,
+                comparison=given.comparison,
             ),
         )
         return "drafted" if finished else "superseded"

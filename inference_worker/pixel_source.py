@@ -12,18 +12,20 @@ as stored (``transfer-syntax=*``), so its SHA-256 must be the one the database r
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import time
 import urllib.error
 import urllib.request
 from http.client import HTTPException
 
+import pydicom
 from django.conf import settings
 from django.urls import reverse
 
-from medportal.imaging.models import Instance
+from medportal.imaging.models import Instance, storage_name_for
 from medportal.imaging.multipart import MultipartError, media_type, parts_read
-from medportal.imaging.storage import blob_read
+from medportal.imaging.storage import blob_read, image_storage
 
 ACCEPT = 'multipart/related; type="application/dicom"; transfer-syntax=*'
 # Attempts for failures that may pass (the portal unreachable or answering 5xx); a refusal
@@ -45,6 +47,17 @@ def instance_bytes(instance: Instance) -> bytes:
     if settings.MEDPORTAL_PIXEL_SOURCE == "wado":
         return wado_fetch(instance)
     return blob_read(instance.sha256)
+
+
+def instance_header(instance: Instance, tags: list[str] | None = None) -> pydicom.Dataset:
+    """The DICOM header of ``instance``, without its pixel data (only ``tags`` of it, when
+    given): from the image store only the bytes before the pixels are read (a volume is
+    ordered by 300 headers, not 300 files); through WADO-RS the whole file comes, as the
+    portal sends only whole instances."""
+    if settings.MEDPORTAL_PIXEL_SOURCE == "wado":
+        return pydicom.dcmread(io.BytesIO(wado_fetch(instance)), stop_before_pixels=True, specific_tags=tags)
+    with image_storage().open(storage_name_for(instance.sha256), "rb") as handle:
+        return pydicom.dcmread(handle, stop_before_pixels=True, specific_tags=tags)
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):

@@ -105,7 +105,7 @@ def current_report(*, name: str, queues: list[str], capacity: int, pool: str, st
     """This process's report as of now."""
     from django.conf import settings
 
-    from inference_worker.engine import loaded_engine
+    from inference_worker.engines.loading import loaded_engine
     from medportal.operations.presence import WorkerReport
 
     engine = loaded_engine()

@@ -64,7 +64,7 @@ def _get_publisher():
 
 
 def _load_model() -> None:
-    from inference_worker.engine import ModelLoadError, get_engine
+    from inference_worker.engines.loading import ModelLoadError, get_engine
 
     try:
         get_engine()
@@ -159,7 +159,7 @@ def _close_publishers(**kwargs) -> None:
 @shared_task(name=DRAFT_TASK, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def draft_report(report_id: int, attempt: int) -> str:
     from inference_worker.drafting import draft_run
-    from inference_worker.engine import get_engine
+    from inference_worker.engines.loading import get_engine
 
     with presence.drafting():
         return draft_run(

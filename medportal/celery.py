@@ -67,7 +67,7 @@ def worker_queues(env: dict[str, str]) -> list[str]:
     queue (nothing sent there waits for ever) and its own model's pool queue, if any."""
     default = env.get("MEDPORTAL_QUEUE") or DEFAULT_QUEUE
     own = queue_for_model(
-        env.get("MEDPORTAL_MODEL") or "google/medgemma-4b-it",
+        env.get("MEDPORTAL_MODEL") or "google/medgemma-1.5-4b-it",
         model_queues=model_queues_parse(env.get("MEDPORTAL_MODEL_QUEUES", "")),
         default=default,
     )

@@ -92,11 +92,11 @@ def main(argv: list[str] | None = None) -> int:
 
     env = dict(os.environ)
     redis_server = prepare(env, admin=args.admin)
-    model = env.get("MEDPORTAL_MODEL", "google/medgemma-4b-it")
+    model = env.get("MEDPORTAL_MODEL", "google/medgemma-1.5-4b-it")
     print(f"Model: {model}")
     if model != "tiny" and not env.get("HF_TOKEN") and not Path(model).exists():
         print(
-            "  note: google/medgemma-4b-it is gated: set HF_TOKEN (licence accepted on huggingface.co), or "
+            f"  note: {model} is gated: set HF_TOKEN (licence accepted on huggingface.co), or "
             "MEDPORTAL_MODEL=/path/to/a/local/copy, or MEDPORTAL_MODEL=tiny for a demo with meaningless text."
         )
     processes = start_processes(env, host=args.host, port=args.port)

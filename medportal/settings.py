@@ -274,10 +274,18 @@ CELERY_BEAT_SCHEDULE = {
     }
 }
 
-# The model: "google/medgemma-4b-it" (hub or cache, needs HF_TOKEN and the
+# The model: "google/medgemma-1.5-4b-it" (hub or cache, needs HF_TOKEN and the
 # accepted licence), a local path, or "tiny" (random weights, for tests and demos).
-MEDPORTAL_MODEL = os.environ.get("MEDPORTAL_MODEL", "google/medgemma-4b-it")
+MEDPORTAL_MODEL = os.environ.get("MEDPORTAL_MODEL", "google/medgemma-1.5-4b-it")
 MEDPORTAL_MODEL_REVISION = os.environ.get("MEDPORTAL_MODEL_REVISION") or None
+# A model id of inference_worker.models_table whose abilities (images per request, volumes,
+# priors, thinking) MEDPORTAL_MODEL has: for a local copy or a fine-tune the table cannot know.
+MEDPORTAL_MODEL_LIKE = env_str("MEDPORTAL_MODEL_LIKE")
+# The most images one draft may give the model: 85 slices of a CT/MR, plus a prior's.
+MEDPORTAL_MAX_DRAFT_IMAGES = max(1, env_int("MEDPORTAL_MAX_DRAFT_IMAGES", 86))
+# How long a worker waits for the Hugging Face hub when it checks, before loading, that it can
+# have the model (a newcomer without a token or network is told within seconds, not minutes).
+MEDPORTAL_HUB_CHECK_TIMEOUT_S = max(1, env_int("MEDPORTAL_HUB_CHECK_TIMEOUT_S", 5))
 # GPU pools: "model=queue,model=queue". A draft by a model listed here goes to that queue,
 # where only that pool's workers (``-Q <queue>``, that MEDPORTAL_MODEL) take it; any other
 # model's drafts go to the default queue above (medportal.celery.draft_queue).

@@ -1,2 +1,3 @@
-"""Engines turn a prompt and an image into streamed text: the interface (``base``), a
-batching wrapper around the transformers engine (``batching``) and vLLM (``vllm_engine``)."""
+"""Engines turn a prompt and its images into streamed text: the interface (``base``), the
+transformers engine (``transformers_engine``), a batching wrapper around it (``batching``),
+vLLM (``vllm_engine``), and the process's engine as configured (``loading``)."""

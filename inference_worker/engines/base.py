@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -11,6 +11,23 @@ from PIL import Image
 
 class ModelLoadError(Exception):
     """The configured model could not be loaded."""
+
+
+class PromptTooLong(ValueError):
+    """The prompt and the answer it asks for do not fit in the model's context."""
+
+
+# The user turn: text and images, in the order the model reads them.
+Parts = Sequence[str | Image.Image]
+
+
+def user_content(parts: Parts) -> list[dict]:
+    """The user turn's content for a chat template: one text or image item per part."""
+    return [
+        {"type": "text", "text": part} if isinstance(part, str) else {"type": "image", "image": part}
+        for part in parts
+        if not isinstance(part, str) or part
+    ]
 
 
 @dataclass
@@ -49,7 +66,9 @@ class Engine(Protocol):
     revision: str
     device: str
 
-    def stream(self, *, system: str, instruction: str, image: Image.Image, max_new_tokens: int) -> Generation:
-        """Start generating; iterating the result yields the text as it comes, and raises
-        ``RuntimeError("generation failed: ...")`` when this request fails."""
+    def stream(self, *, system: str, parts: Parts, max_new_tokens: int) -> Generation:
+        """Start generating for one user turn of ``parts`` (text and images, in order);
+        iterating the result yields the text as it comes, and raises
+        ``RuntimeError("generation failed: ...")`` when this request fails. A prompt that with
+        ``max_new_tokens`` exceeds the model's context raises ``PromptTooLong`` at once."""
         ...

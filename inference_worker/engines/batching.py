@@ -34,12 +34,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import torch
-from PIL import Image
 from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 from transformers.generation.streamers import BaseStreamer
 
-from inference_worker.engine import TransformersEngine
-from inference_worker.engines.base import Generation
+from inference_worker.engines.base import Generation, Parts
+from inference_worker.engines.transformers_engine import TransformersEngine
 
 logger = logging.getLogger(__name__)
 
@@ -160,14 +159,14 @@ class BatchingEngine:
             self._local.announced = False
             self._announced -= 1
 
-    def stream(self, *, system: str, instruction: str, image: Image.Image, max_new_tokens: int) -> Generation:
+    def stream(self, *, system: str, parts: Parts, max_new_tokens: int) -> Generation:
         """Queue one request; the returned Generation yields its text as its row advances."""
         started = time.perf_counter()
         try:
             if max_new_tokens < 1:
                 raise ValueError(f"max_new_tokens must be at least 1, not {max_new_tokens}")
             # Prepared here, in the caller's thread, so one bad request fails alone.
-            inputs = self.engine.inputs(system=system, instruction=instruction, image=image)
+            inputs = self.engine.inputs(system=system, parts=parts, max_new_tokens=max_new_tokens)
         except Exception:
             with self._cond:
                 self._withdraw()
@@ -265,7 +264,12 @@ class BatchingEngine:
                     raise
 
     def _collate(self, rows: list[_Request]) -> tuple[dict, int]:
-        """Left-pad the rows' token-aligned tensors to one length; stack the rest (pixels)."""
+        """Left-pad the rows' token-aligned tensors to one length; join the rest (pixels).
+
+        Rows may carry different numbers of images (a chest X-ray's one, a CT's 85): their
+        pixel_values are concatenated in row order, each row's images in its own order, and
+        the model fills the image tokens of the padded batch in that same order (row by row,
+        left to right), so every row meets its own images."""
         length = max(row.prompt_tokens for row in rows)
         batch = {}
         for key, first in rows[0].inputs.items():

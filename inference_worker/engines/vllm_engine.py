@@ -26,8 +26,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from inference_worker.engine import _weights_digest
-from inference_worker.engines.base import Generation, ModelLoadError
+from inference_worker.engines.base import Generation, ModelLoadError, Parts, PromptTooLong, user_content
+from inference_worker.engines.transformers_engine import _weights_digest, hub_check
 from inference_worker.tiny_model import TINY_MODEL_ID, build_tiny_model
 
 _DONE = object()
@@ -46,6 +46,7 @@ class VLLMEngine:
         max_num_seqs: int = 4,
         gpu_memory_utilization: float = 0.9,
         max_model_len: int = 8192,
+        max_images: int = 1,
         cache_dir: Path | None = None,
     ):
         try:
@@ -63,7 +64,10 @@ class VLLMEngine:
             if self.is_test_model
             else model_ref
         )
+        if not self.is_test_model and not Path(model_ref).exists():
+            hub_check(model_ref, revision=revision)
         self.device = "cuda"
+        self.context = max_model_len
         self._loop = asyncio.new_event_loop()
         threading.Thread(target=self._loop.run_forever, name="vllm-loop", daemon=True).start()
         try:
@@ -78,7 +82,8 @@ class VLLMEngine:
                 max_num_seqs=max_num_seqs,
                 max_model_len=max_model_len,
                 gpu_memory_utilization=gpu_memory_utilization,
-                limit_mm_per_prompt={"image": 1},
+                # A CT's 85 slices (and a prior) in one prompt, for a model that reads volumes.
+                limit_mm_per_prompt={"image": max_images},
             )
 
             async def build():
@@ -95,17 +100,19 @@ class VLLMEngine:
         except Exception as exc:
             raise ModelLoadError(f"could not load model {model_ref!r} with vLLM: {exc}") from exc
 
-    def _prompt(self, *, system: str, instruction: str) -> str:
+    def _prompt(self, *, system: str, parts: Parts) -> str:
+        # The images' places only: vLLM takes the pictures themselves as multi_modal_data.
+        content = [item if item["type"] == "text" else {"type": "image"} for item in user_content(parts)]
         messages = [
             {"role": "system", "content": [{"type": "text", "text": system}]},
-            {"role": "user", "content": [{"type": "text", "text": instruction}, {"type": "image"}]},
+            {"role": "user", "content": content},
         ]
         text = self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
         # vLLM's tokenizer adds <bos> itself; the template's own would make two.
         bos = self.processor.tokenizer.bos_token or ""
         return text.removeprefix(bos)
 
-    def stream(self, *, system: str, instruction: str, image: Image.Image, max_new_tokens: int) -> Generation:
+    def stream(self, *, system: str, parts: Parts, max_new_tokens: int) -> Generation:
         """Submit one request to the running engine; the Generation yields its text as it comes."""
         from vllm import SamplingParams
         from vllm.sampling_params import RequestOutputKind
@@ -118,10 +125,15 @@ class VLLMEngine:
             skip_special_tokens=True,
             output_kind=RequestOutputKind.DELTA,  # each output holds only the new text
         )
-        prompt = {
-            "prompt": self._prompt(system=system, instruction=instruction),
-            "multi_modal_data": {"image": image},
-        }
+        images = [part for part in parts if isinstance(part, Image.Image)]
+        text = self._prompt(system=system, parts=parts)
+        prompt_tokens = len(self.processor.tokenizer(text)["input_ids"])
+        if prompt_tokens > self.context:  # images not yet counted: vLLM refuses the rest itself
+            raise PromptTooLong(
+                f"the prompt is {prompt_tokens:,} tokens, more than the engine's "
+                f"{self.context:,} (max_model_len)"
+            )
+        prompt = {"prompt": text, "multi_modal_data": {"image": images if len(images) != 1 else images[0]}}
         deltas: queue.Queue = queue.Queue()
         counts = {"prompt": 0, "generated": 0}
         started = time.perf_counter()

@@ -29,7 +29,9 @@ from medportal.imaging.storage import blob_put
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 JPEG_MAGIC = b"\xff\xd8\xff"
 # Modalities a plain PNG/JPEG may be declared as.
-IMAGE_MODALITIES = {"CR": "Chest X-ray (CR)", "DX": "Chest X-ray (DX)", "CT": "CT slice", "MR": "MR slice"}
+# A PNG or JPEG says nothing of its body part: it is blank until someone sets it on the study
+# page (the draft is refused until then; medportal.imaging.body_part), and no label claims one.
+IMAGE_MODALITIES = {"CR": "X-ray (CR)", "DX": "X-ray (DX)", "CT": "CT slice", "MR": "MR slice"}
 
 
 class IngestError(Exception):
@@ -248,7 +250,7 @@ def _parse_plain_image(incoming: IncomingFile, modality: str) -> _Parsed:
             "study_date": None,
             "description": f"{IMAGE_MODALITIES[modality]} ({content_type.removeprefix('image/')})",
             "modality": modality,
-            "body_part": "CHEST" if modality in {"CR", "DX"} else "",
+            "body_part": "",
             "priority": Priority.ROUTINE,
             "indication": "",
         },

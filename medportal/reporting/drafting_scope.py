@@ -22,11 +22,10 @@ def normal_body_part(body_part: str) -> str:
 
 
 def study_body_part(modality: str, body_part: str) -> str:
-    """The body part a study is drafted as: a radiograph without one is read as a chest X-ray."""
-    value = normal_body_part(body_part)
-    if not value and (modality or "").upper() in RADIOGRAPHS:
-        return "CHEST"
-    return value
+    """The body part a study is drafted as, as templates match it. Blank stays blank: nothing is
+    assumed from the modality (a radiograph without a body part is not a chest X-ray); the worker
+    drafts only once the body part is known (medportal.imaging.body_part)."""
+    return normal_body_part(body_part)
 
 
 def scope_error(modality: str, body_part: str = "", *, for_template: bool = False) -> str | None:

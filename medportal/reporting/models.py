@@ -35,6 +35,20 @@ class Report(models.Model):
     cancel_reason = models.TextField(blank=True)
     # The radiologist's extra instruction for the current draft ("regenerate, comparing with ...").
     draft_instruction = models.TextField(blank=True)
+    # The prior exam a chest X-ray draft compares with (medportal.reporting.priors): "auto" takes
+    # the latest signed one, "chosen" is ``prior_study`` as the radiologist chose it, "none" none.
+    prior_choice = models.CharField(
+        max_length=8,
+        choices=[
+            ("auto", "Latest signed prior"),
+            ("chosen", "Chosen by the radiologist"),
+            ("none", "No prior"),
+        ],
+        default="auto",
+    )
+    prior_study = models.ForeignKey(Study, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    # The model's thinking before its answer (a thinking model): provenance only, never report text.
+    draft_thinking = models.TextField(blank=True)
 
     # The template the draft was written with (its prompt instruction is part of ``prompt``),
     # and its name at the time, kept even if the template is renamed later.

@@ -37,3 +37,32 @@ def provenance_line(report: Report) -> str:
     template = f", template “{report.template_name}”" if report.template_name else ""
     review = f"reviewed, edited as needed and signed by {signer}" if signer else "not yet signed"
     return f"AI-assisted: the draft was written by {report.model_id}{revision}{template}; {review}."
+
+
+def _mm(value) -> str:
+    return f"{value:g} mm" if isinstance(value, int | float) else ""
+
+
+def images_summary(preprocessing: dict) -> str:
+    """One line for the study page: what the model was given for the draft, e.g.
+    "read 85 of 312 slices of series 3, axial 1.25 mm" or "read the current chest X-ray; prior
+    2026-03-01". "" when the draft recorded none (a draft older than this record)."""
+    mode = preprocessing.get("mode")
+    if mode == "volume":
+        spacing = _mm(preprocessing.get("spacing_mm"))
+        plane = " ".join(filter(None, [preprocessing.get("plane", "axial"), spacing]))
+        return (
+            f"read {preprocessing['slices_given']} of {preprocessing['slices_total']} slices of series "
+            f"{preprocessing.get('series_number') or preprocessing.get('series_uid')}, {plane}"
+        )
+    if mode == "longitudinal":
+        prior = preprocessing.get("prior") or {}
+        return f"read the current image; prior {prior.get('date', '?')}"
+    if mode == "single":
+        line = "read one image"
+        if preprocessing.get("volume_refused"):
+            line += " (no series could be read as a volume)"
+        if "prior" in preprocessing and preprocessing["prior"] is None:
+            line += "; no prior"
+        return line
+    return ""

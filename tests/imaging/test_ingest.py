@@ -164,8 +164,8 @@ def test_the_blob_is_named_by_its_hash_not_by_the_uploaded_name(technologist, im
 @pytest.mark.parametrize(
     ("fmt", "content_type", "modality", "description"),
     [
-        ("PNG", Instance.PNG, "CR", "Chest X-ray (CR) (png)"),
-        ("JPEG", Instance.JPEG, "DX", "Chest X-ray (DX) (jpeg)"),
+        ("PNG", Instance.PNG, "CR", "X-ray (CR) (png)"),
+        ("JPEG", Instance.JPEG, "DX", "X-ray (DX) (jpeg)"),
         ("PNG", Instance.PNG, "CT", "CT slice (png)"),
         ("JPEG", Instance.JPEG, "MR", "MR slice (jpeg)"),
     ],
@@ -181,6 +181,7 @@ def test_a_plain_image_is_stored_with_the_chosen_modality(
     study = Study.objects.get()
     assert created == [study]
     assert (study.modality, study.description) == (modality, description)
+    assert study.body_part == ""  # a picture names no body part: nothing is assumed
     assert Series.objects.get().modality == modality
     instance = Instance.objects.get()
     assert instance.content_type == content_type

@@ -1,7 +1,7 @@
 import pytest
 from django.conf import settings
 
-from inference_worker.engine import TransformersEngine
+from inference_worker.engines.transformers_engine import TransformersEngine
 
 
 @pytest.fixture(scope="session")

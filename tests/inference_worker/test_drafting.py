@@ -8,8 +8,9 @@ import pytest
 from channels.layers import get_channel_layer
 
 from inference_worker.drafting import draft_run
-from inference_worker.engine import ModelLoadError
+from inference_worker.engines.base import ModelLoadError
 from medportal.imaging.ingest import IncomingFile
+from medportal.imaging.models import Study
 from medportal.intake.receive import studies_receive
 from medportal.reporting.models import ReportStatus, ReportVersion
 from medportal.reporting.services import drafts
@@ -55,6 +56,8 @@ def queued_report(radiologist, django_capture_on_commit_callbacks):
         uploader=radiologist,
         auto_draft=False,
     )
+    # CT_small names no body part (medportal.imaging.body_part): the radiologist set it.
+    Study.objects.filter(pk=reports[0].study_id).update(body_part="HEAD")
     # The Celery task goes to no worker here: this test runs the worker's function itself.
     return drafts.draft_request(report=reports[0], user=radiologist)
 

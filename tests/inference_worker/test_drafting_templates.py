@@ -118,7 +118,7 @@ def test_a_ct_never_gets_a_chest_x_ray_template(
 
 
 def test_without_a_template_the_prompt_is_the_built_in_one():
-    prompt = prompt_for(modality="DX", indication="Cough.")
+    prompt = prompt_for(modality="DX", body_part="CHEST", indication="Cough.")
 
     assert prompt.instruction == (
         "Describe this chest X-ray.\nClinical indication: Cough.\n"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from PIL import Image
 
-from inference_worker.engine import ModelLoadError, TransformersEngine
+from inference_worker.engines.base import ModelLoadError
+from inference_worker.engines.transformers_engine import TransformersEngine
 
 
 def grey_image() -> Image.Image:
@@ -15,8 +16,7 @@ def grey_image() -> Image.Image:
 def test_it_streams_text_in_pieces_and_measures_the_generation(tiny_engine):
     generation = tiny_engine.stream(
         system="You are an expert radiologist.",
-        instruction="Describe this chest X-ray.",
-        image=grey_image(),
+        parts=["Describe this chest X-ray.", grey_image()],
         max_new_tokens=40,
     )
     pieces = list(generation)
@@ -30,16 +30,14 @@ def test_it_streams_text_in_pieces_and_measures_the_generation(tiny_engine):
 
 def test_greedy_decoding_is_repeatable(tiny_engine):
     def run() -> str:
-        return "".join(
-            tiny_engine.stream(system="s", instruction="Describe.", image=grey_image(), max_new_tokens=20)
-        )
+        return "".join(tiny_engine.stream(system="s", parts=["Describe.", grey_image()], max_new_tokens=20))
 
     assert run() == run()
 
 
 def test_the_prompt_has_the_system_turn_the_instruction_and_the_image(tiny_engine):
     messages = tiny_engine.messages(
-        system="You are an expert radiologist.", instruction="Describe.", image=grey_image()
+        system="You are an expert radiologist.", parts=["Describe.", grey_image()]
     )
     prompt = tiny_engine.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
     assert "You are an expert radiologist." in prompt
@@ -49,9 +47,7 @@ def test_the_prompt_has_the_system_turn_the_instruction_and_the_image(tiny_engin
 
 
 def test_a_failing_generation_raises_instead_of_hanging(tiny_engine):
-    generation = tiny_engine.stream(
-        system="s", instruction="Describe.", image=grey_image(), max_new_tokens=-1
-    )
+    generation = tiny_engine.stream(system="s", parts=["Describe.", grey_image()], max_new_tokens=-1)
     with pytest.raises(RuntimeError, match="generation failed"):
         list(generation)
 

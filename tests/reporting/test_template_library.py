@@ -76,8 +76,9 @@ def test_a_ct_never_gets_a_chest_x_ray_template():
     assert template_for_study(modality="CT", body_part="CHEST") is None
     assert template_for_study(modality="DX", body_part="CHEST") is None  # a CR template is for CR
     assert template_for_study(modality="CR", body_part="CHEST") == cr_chest
-    # A radiograph without a body part is drafted as a chest X-ray (as the prompt does).
-    assert template_for_study(modality="CR", body_part="") == cr_chest
+    # A radiograph without a body part is not assumed to be a chest (medportal.imaging.body_part):
+    # the worker drafts it only once its body part is known, with that body part's template.
+    assert template_for_study(modality="CR", body_part="") is None
 
 
 @pytest.mark.django_db

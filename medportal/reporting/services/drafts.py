@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from celery import current_app
 from django.db import transaction
@@ -34,6 +34,10 @@ class DraftProvenance:
     template_id: int | None = None
     template_name: str = ""
     sections: tuple[str, ...] = ("Findings", "Impression")
+    # A thinking model's trace: kept with the draft, never part of its text.
+    thinking: str = ""
+    # The Comparison the worker wrote itself, first in the text ("COMPARISON: ...").
+    comparison: str = ""
 
 
 def report_for_study(*, study: Study) -> Report:
@@ -67,6 +71,12 @@ def draft_request(*, report: Report, user, request=None, instruction: str = "") 
             generated_tokens=None,
         )
         locked.refresh_from_db()
+        attempt = locked.attempt
+        # Registered first, so it runs first after commit: the worker starts before the open
+        # worklists are told (the audit below registers that announcement).
+        transaction.on_commit(
+            lambda: current_app.send_task(DRAFT_TASK, args=[locked.pk, attempt], queue=queue)
+        )
         report_audit(
             locked,
             "AI draft requested",
@@ -74,10 +84,6 @@ def draft_request(*, report: Report, user, request=None, instruction: str = "") 
             request=request,
             user=user,
             detail={"instruction": locked.draft_instruction} if locked.draft_instruction else None,
-        )
-        attempt = locked.attempt
-        transaction.on_commit(
-            lambda: current_app.send_task(DRAFT_TASK, args=[locked.pk, attempt], queue=queue)
         )
     return locked
 
@@ -159,7 +165,13 @@ def draft_progress(*, claim: DraftClaim, text: str) -> bool:
 
 
 def draft_finish(*, claim: DraftClaim, text: str, provenance: DraftProvenance) -> bool:
-    sections = split_sections(text, sections=provenance.sections)
+    if provenance.comparison:
+        body = text.removeprefix(f"COMPARISON: {provenance.comparison}\n\n")
+        sections = replace(
+            split_sections(body, sections=provenance.sections), comparison=provenance.comparison
+        )
+    else:
+        sections = split_sections(text, sections=provenance.sections)
     # A template deleted while the draft was written: its name stays on the report.
     template_id = provenance.template_id
     if template_id is not None and not ReportTemplate.objects.filter(pk=template_id).exists():
@@ -184,6 +196,7 @@ def draft_finish(*, claim: DraftClaim, text: str, provenance: DraftProvenance) -
             time_to_first_token_ms=provenance.time_to_first_token_ms,
             tokens_per_second=provenance.tokens_per_second,
             generated_tokens=provenance.generated_tokens,
+            draft_thinking=provenance.thinking,
         )
         if not updated:
             return False

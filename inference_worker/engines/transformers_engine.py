@@ -1,8 +1,6 @@
 """The transformers engine: loads a Gemma 3 vision-language model once and streams text.
-
-``get_engine()`` is the process's engine as configured (``MEDPORTAL_ENGINE``): this one
-behind a batching wrapper by default, or vLLM.
-"""
+(``engines.loading`` builds the process's engine: this one behind a batching wrapper by
+default, or vLLM.)"""
 
 from __future__ import annotations
 
@@ -13,17 +11,55 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from PIL import Image
-
-from inference_worker.engines.base import Engine, Generation, ModelLoadError
+from inference_worker.engines.base import Generation, ModelLoadError, Parts, PromptTooLong, user_content
 from inference_worker.tiny_model import TINY_MODEL_ID, build_tiny_model
-
-__all__ = ["Engine", "Generation", "ModelLoadError", "TransformersEngine", "get_engine"]
 
 logger = logging.getLogger(__name__)
 
 # How long the streamer waits for the next token before concluding generation died.
 TOKEN_TIMEOUT_S = 120.0
+
+
+HOW_TO_GET_A_MODEL = (
+    "set HF_TOKEN (with the model's licence accepted on huggingface.co), or MEDPORTAL_MODEL to a local "
+    "copy of the model, or MEDPORTAL_MODEL=tiny for a demo with meaningless text"
+)
+
+
+def hub_check(model_ref: str, *, revision: str | None = None, timeout_s: float = 5.0) -> None:
+    """Make sure, within seconds, that ``model_ref`` (a hub id) can be had: it is in the local
+    cache, or the hub answers for it with this token. Otherwise ModelLoadError says what to
+    set, instead of from_pretrained retrying downloads for minutes while drafts wait."""
+    from huggingface_hub import constants, get_hf_file_metadata, hf_hub_url, try_to_load_from_cache
+    from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, RepositoryNotFoundError
+
+    if isinstance(try_to_load_from_cache(model_ref, "config.json", revision=revision), str):
+        return  # downloaded before: from_pretrained finds it in the cache
+    if constants.HF_HUB_OFFLINE:
+        raise ModelLoadError(
+            f"model {model_ref!r} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set: "
+            + HOW_TO_GET_A_MODEL
+        )
+    try:
+        get_hf_file_metadata(hf_hub_url(model_ref, "config.json", revision=revision), timeout=timeout_s)
+    except GatedRepoError:
+        raise ModelLoadError(
+            f"model {model_ref!r} is gated and this token may not download it: " + HOW_TO_GET_A_MODEL
+        ) from None
+    except RepositoryNotFoundError:
+        raise ModelLoadError(
+            f"model {model_ref!r} is not on the Hugging Face hub, or not visible without a token: "
+            + HOW_TO_GET_A_MODEL
+        ) from None
+    except HfHubHTTPError as exc:
+        raise ModelLoadError(
+            f"the Hugging Face hub refused model {model_ref!r} ({exc}): " + HOW_TO_GET_A_MODEL
+        ) from None
+    except Exception as exc:  # the network: refused, unresolvable, timed out (httpx, OSError)
+        raise ModelLoadError(
+            f"cannot reach the Hugging Face hub at {constants.ENDPOINT} within {timeout_s:g} s for model "
+            f"{model_ref!r} ({type(exc).__name__}: {exc}): " + HOW_TO_GET_A_MODEL
+        ) from None
 
 
 def _weights_digest(path: Path) -> str:
@@ -36,7 +72,14 @@ def _weights_digest(path: Path) -> str:
 class TransformersEngine:
     """AutoProcessor + AutoModelForImageTextToText; bf16 on GPU, float32 on CPU."""
 
-    def __init__(self, model_ref: str, *, revision: str | None = None, cache_dir: Path | None = None):
+    def __init__(
+        self,
+        model_ref: str,
+        *,
+        revision: str | None = None,
+        cache_dir: Path | None = None,
+        hub_timeout_s: float = 5.0,
+    ):
         import torch
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
@@ -45,6 +88,8 @@ class TransformersEngine:
         source: str | Path = model_ref
         if self.is_test_model:
             source = build_tiny_model((cache_dir or Path(".")) / "tiny-gemma3")
+        elif not Path(model_ref).exists():
+            hub_check(model_ref, revision=revision, timeout_s=hub_timeout_s)
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
         # Gemma 3 overflows in float16: bf16 on GPU, float32 on CPU.
         self.dtype = torch.bfloat16 if self.device == "cuda" else torch.float32
@@ -56,12 +101,7 @@ class TransformersEngine:
                 .eval()
             )
         except Exception as exc:
-            hint = ""
-            if not Path(str(source)).exists():
-                hint = (
-                    " (a hub model needs HF_TOKEN and its licence accepted on huggingface.co, or set "
-                    "MEDPORTAL_MODEL to a local copy, or to 'tiny' for a demo)"
-                )
+            hint = "" if Path(str(source)).exists() else f" ({HOW_TO_GET_A_MODEL})"
             raise ModelLoadError(f"could not load model {model_ref!r}: {exc}{hint}") from exc
         local = Path(str(source))
         self.revision = (
@@ -71,34 +111,45 @@ class TransformersEngine:
         )
         logger.info("model %s (%s) loaded on %s as %s", self.model_id, self.revision, self.device, self.dtype)
 
-    def messages(self, *, system: str, instruction: str, image: Image.Image) -> list[dict]:
+    @property
+    def context(self) -> int:
+        """The model's context in tokens (prompt and answer together)."""
+        config = getattr(self.model.config, "text_config", self.model.config)
+        return int(config.max_position_embeddings)
+
+    def messages(self, *, system: str, parts: Parts) -> list[dict]:
         return [
             {"role": "system", "content": [{"type": "text", "text": system}]},
-            {
-                "role": "user",
-                "content": [{"type": "text", "text": instruction}, {"type": "image", "image": image}],
-            },
+            {"role": "user", "content": user_content(parts)},
         ]
 
-    def inputs(self, *, system: str, instruction: str, image: Image.Image):
-        """The model's inputs for one request (a batch of one): token ids, masks, pixels."""
+    def inputs(self, *, system: str, parts: Parts, max_new_tokens: int = 0):
+        """The model's inputs for one request (a batch of one): token ids, masks, pixels;
+        PromptTooLong before anything is generated when they and the answer do not fit."""
         inputs = self.processor.apply_chat_template(
-            self.messages(system=system, instruction=instruction, image=image),
+            self.messages(system=system, parts=parts),
             add_generation_prompt=True,
             tokenize=True,
             return_dict=True,
             return_tensors="pt",
-        ).to(self.device)
+        )
+        prompt_tokens = int(inputs["input_ids"].shape[-1])
+        if prompt_tokens + max_new_tokens > self.context:
+            raise PromptTooLong(
+                f"the prompt is {prompt_tokens:,} tokens and the answer may take {max_new_tokens:,} "
+                f"(MEDPORTAL_MAX_NEW_TOKENS): more than the model's context of {self.context:,}"
+            )
+        inputs = inputs.to(self.device)
         if "pixel_values" in inputs:
             inputs["pixel_values"] = inputs["pixel_values"].to(self.dtype)
         return inputs
 
-    def stream(self, *, system: str, instruction: str, image: Image.Image, max_new_tokens: int) -> Generation:
+    def stream(self, *, system: str, parts: Parts, max_new_tokens: int) -> Generation:
         """Start generating in a thread; the returned Generation yields text as it comes."""
         import torch
         from transformers import TextIteratorStreamer
 
-        inputs = self.inputs(system=system, instruction=instruction, image=image)
+        inputs = self.inputs(system=system, parts=parts, max_new_tokens=max_new_tokens)
         prompt_tokens = int(inputs["input_ids"].shape[-1])
         # Without a timeout the streamer waits for ever when generate() raises.
         streamer = TextIteratorStreamer(
@@ -133,52 +184,3 @@ class TransformersEngine:
 
         generation.pieces = pieces()
         return generation
-
-
-_engine: Engine | None = None
-_engine_lock = threading.Lock()
-
-
-def load_engine() -> Engine:
-    """A new engine as the settings say: MEDPORTAL_ENGINE=transformers (the default; several
-    drafts share one generation, up to MEDPORTAL_BATCH_SIZE) or vllm (the optional extra)."""
-    from django.conf import settings
-
-    if settings.MEDPORTAL_ENGINE == "vllm":
-        # Imported only here: vllm is an optional extra and needs a GPU.
-        from inference_worker.engines.vllm_engine import VLLMEngine
-
-        return VLLMEngine(
-            settings.MEDPORTAL_MODEL,
-            revision=settings.MEDPORTAL_MODEL_REVISION,
-            max_num_seqs=settings.MEDPORTAL_BATCH_SIZE,
-            cache_dir=settings.DATA_DIR / "models",
-        )
-    if settings.MEDPORTAL_ENGINE != "transformers":
-        raise ModelLoadError(f"unknown MEDPORTAL_ENGINE {settings.MEDPORTAL_ENGINE!r} (transformers or vllm)")
-    from inference_worker.engines.batching import BatchingEngine
-
-    return BatchingEngine(
-        TransformersEngine(
-            settings.MEDPORTAL_MODEL,
-            revision=settings.MEDPORTAL_MODEL_REVISION,
-            cache_dir=settings.DATA_DIR / "models",
-        ),
-        max_batch_size=settings.MEDPORTAL_BATCH_SIZE,
-        gather_s=settings.MEDPORTAL_BATCH_WAIT_MS / 1000,
-    )
-
-
-def loaded_engine() -> Engine | None:
-    """The process's engine if it is loaded, without loading it."""
-    return _engine
-
-
-def get_engine() -> Engine:
-    """The process's engine, loaded on first use: once per worker process, in the process
-    that runs the drafts (never in one that forks afterwards: CUDA does not survive fork)."""
-    global _engine
-    with _engine_lock:
-        if _engine is None:
-            _engine = load_engine()
-        return _engine
