@@ -291,6 +291,9 @@ MEDPORTAL_BATCH_SIZE = max(1, env_int("MEDPORTAL_BATCH_SIZE", 4))
 # How long a starting batch waits for drafts this worker has already taken and is preparing.
 MEDPORTAL_BATCH_WAIT_MS = env_int("MEDPORTAL_BATCH_WAIT_MS", 250)
 MEDPORTAL_MAX_NEW_TOKENS = env_int("MEDPORTAL_MAX_NEW_TOKENS", 512)
+# The proofread before a sign-off flags the AI draft signed unchanged within this many seconds
+# of being written (or of the study being claimed).
+MEDPORTAL_PROOFREAD_UNCHANGED_SECONDS = max(0, env_int("MEDPORTAL_PROOFREAD_UNCHANGED_SECONDS", 60))
 MEDPORTAL_AUTO_DRAFT = env_bool("MEDPORTAL_AUTO_DRAFT", True)
 MEDPORTAL_STREAM_INTERVAL_MS = env_int("MEDPORTAL_STREAM_INTERVAL_MS", 50)
 MEDPORTAL_SAVE_INTERVAL_MS = env_int("MEDPORTAL_SAVE_INTERVAL_MS", 250)

@@ -14,6 +14,7 @@ from medportal.intake import views as intake_views
 from medportal.operations import views as operations_views
 from medportal.quality import views as quality_views
 from medportal.reporting import api as reporting_api
+from medportal.reporting import proofread_views
 from medportal.reporting import views as reporting_views
 from medportal.reporting.report_templates import views as template_views
 
@@ -38,6 +39,11 @@ urlpatterns = [
     path("reports/<int:report_id>/draft/", reporting_views.report_draft, name="report-draft"),
     path("reports/<int:report_id>/save/", reporting_views.report_save, name="report-save"),
     path("reports/<int:report_id>/sign/", reporting_views.report_sign, name="report-sign"),
+    path(
+        "reports/<int:report_id>/proofread/fix/",
+        proofread_views.report_proofread_fix,
+        name="report-proofread-fix",
+    ),
     path("reports/<int:report_id>/addenda/", reporting_views.report_addendum, name="report-addendum"),
     path("reports/<int:report_id>/cancel/", reporting_views.report_cancel, name="report-cancel"),
     path("reports/<int:report_id>/claim/", reporting_views.report_claim, name="report-claim"),
@@ -81,6 +87,11 @@ urlpatterns = [
     path("api/reports/<int:report_id>/", reporting_api.report_detail, name="api-report"),
     path("api/reports/<int:report_id>/draft/", reporting_api.report_draft, name="api-report-draft"),
     path("api/reports/<int:report_id>/sign/", reporting_api.report_sign, name="api-report-sign"),
+    path(
+        "api/reports/<int:report_id>/proofread/",
+        proofread_views.api_report_proofread,
+        name="api-report-proofread",
+    ),
     path("api/reports/<int:report_id>/fhir/", export_report_views.api_report_fhir, name="api-report-fhir"),
     path("api/reports/<int:report_id>/pdf/", export_report_views.api_report_pdf, name="api-report-pdf"),
     path("api/reports/<int:report_id>/sr/", export_report_views.api_report_sr, name="api-report-sr"),
