@@ -11,6 +11,7 @@ from medportal.access.roles import (
     CAN_REQUEST_DRAFT,
     CAN_SIGN_REPORTS,
     CAN_UPLOAD,
+    CAN_VIEW_CRITICAL,
     CAN_VIEW_QUALITY,
     CAN_VIEW_STUDIES,
     has_role,
@@ -36,6 +37,7 @@ def medportal(request):
             "view_quality": has_role(user, *CAN_VIEW_QUALITY),
             "manage_interfaces": has_role(user, *CAN_MANAGE_INTERFACES),
             "operate": has_role(user, *CAN_OPERATE),
+            "view_critical": has_role(user, *CAN_VIEW_CRITICAL),
         },
         # "Send to PACS" is offered only where a PACS is configured.
         "pacs_destination": str(pacs_destination() or ""),

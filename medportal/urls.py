@@ -4,6 +4,7 @@ from django.urls import path
 
 from medportal.accounts import views as accounts_views
 from medportal.audit import views as audit_views
+from medportal.communication import views as communication_views
 from medportal.exports import views as export_report_views
 from medportal.hl7 import views as hl7_views
 from medportal.imaging import dicomweb, export_views
@@ -81,6 +82,21 @@ urlpatterns = [
     path("interfaces/hl7/", hl7_views.outbox, name="hl7-outbox"),
     path("interfaces/hl7/<int:message_id>/resend/", hl7_views.outbox_resend, name="hl7-outbox-resend"),
     path("workers/", operations_views.workers_status, name="workers-status"),
+    # Critical results and follow-ups (medportal.communication).
+    path(
+        "reports/<int:report_id>/communication/",
+        communication_views.communication_panel,
+        name="communication-panel",
+    ),
+    path("reports/<int:report_id>/critical/", communication_views.critical_mark, name="critical-mark"),
+    path("critical/<int:critical_id>/notify/", communication_views.critical_notify, name="critical-notify"),
+    path(
+        "critical/<int:critical_id>/read-back/",
+        communication_views.critical_read_back,
+        name="critical-read-back",
+    ),
+    path("critical/", communication_views.critical_list, name="critical-list"),
+    path("critical/ack/<str:token>/", communication_views.critical_acknowledge, name="critical-acknowledge"),
     # Automation API (token authentication).
     path("api/studies/", intake_api.studies_create, name="api-studies"),
     path("api/studies/<int:study_id>/", reporting_api.study_read, name="api-study"),

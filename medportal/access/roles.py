@@ -57,3 +57,7 @@ CAN_MANAGE_TEMPLATES = (Role.ADMIN,)
 CAN_VIEW_QUALITY = (Role.ADMIN,)
 # Outbound interfaces (the HL7 outbox: what went to the EHR, resending what failed).
 CAN_MANAGE_INTERFACES = (Role.ADMIN,)
+# Critical results: marking one and recording whom was told (radiologists); the Critical results
+# and Follow-ups pages, where unacknowledged results escalate (radiologists and admins).
+CAN_COMMUNICATE_CRITICAL = (Role.RADIOLOGIST,)
+CAN_VIEW_CRITICAL = (Role.RADIOLOGIST, Role.ADMIN)

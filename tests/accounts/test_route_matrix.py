@@ -10,6 +10,8 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
 from medportal.access.roles import Role
+from medportal.communication.critical import critical_link_token
+from medportal.communication.models import CriticalResult
 from medportal.asgi import application
 from medportal.hl7.models import OutboundMessage
 from medportal.imaging.ingest import IncomingFile
@@ -80,6 +82,13 @@ RULES: dict[str, tuple[str, set, str]] = {
     "hl7-outbox": ("GET", {Role.ADMIN}, "page"),
     "hl7-outbox-resend": ("POST", {Role.ADMIN}, "page"),
     "workers-status": ("GET", {Role.ADMIN}, "page"),
+    "communication-panel": ("GET", VIEW, "page"),
+    "critical-mark": ("POST", EDIT, "page"),
+    "critical-notify": ("POST", EDIT, "page"),
+    "critical-read-back": ("POST", EDIT, "page"),
+    "critical-list": ("GET", {Role.RADIOLOGIST, Role.ADMIN}, "page"),
+    # The clinician's acknowledgement link: no login, the signed link is the key.
+    "critical-acknowledge": ("GET", EVERYONE, "public"),
     "api-studies": ("POST", UPLOAD, "api"),
     "api-study": ("GET", VIEW, "api"),
     "api-report": ("GET", VIEW, "api"),
@@ -156,6 +165,14 @@ def world(db):
     kwargs["message_id"] = OutboundMessage.objects.create(
         report=report, signed_at=timezone.now(), control_id="MATRIX1", payload="MSH|^~\\&\r", status="failed"
     ).pk
+    critical = CriticalResult.objects.create(
+        report=report,
+        category="ACR category 1",
+        finding="Matrix.",
+        created_by=users[Role.RADIOLOGIST],
+        link_nonce="matrix",
+    )
+    kwargs |= {"critical_id": critical.pk, "token": critical_link_token(critical)}
     # DICOMweb routes name things by their UIDs.
     kwargs |= {
         "study": report.study.study_uid,

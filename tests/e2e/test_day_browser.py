@@ -1,12 +1,20 @@
 """The radiologist's day in a real browser (Debian's chromium via Playwright) against daphne and
-a Celery worker: the proofread before sign-off. Screenshots go to test-artifacts/."""
+Celery workers: the proofread before sign-off; a critical result e-mailed by the interfaces worker,
+escalated, and acknowledged by the clinician through the link. Screenshots go to test-artifacts/."""
 
 from __future__ import annotations
 
+import datetime
+import re
+import uuid
+from pathlib import Path
+
 import pytest
+from django.utils import timezone
 from playwright.sync_api import expect
 
 from medportal.audit.models import AuditEvent
+from medportal.communication.models import CriticalResult
 from medportal.reporting.models import Report, ReportStatus
 from tests.conftest import PASSWORD
 from tests.e2e.conftest import ARTIFACTS
@@ -67,3 +75,77 @@ def test_the_proofread_stops_a_sign_off_until_each_finding_is_fixed_or_signed_an
         "Proofread before sign-off: fix chosen",
         "Proofread before sign-off: sign anyway chosen",
     } <= descriptions
+
+
+INTERFACES = f"e2e-interfaces-{uuid.uuid4().hex[:8]}"
+MAIL_DIR = Path("/tmp") / f"medportal-e2e-mail-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.mark.stack_env(
+    MEDPORTAL_INTERFACES_QUEUE=INTERFACES, MEDPORTAL_EMAIL_BACKEND="file", MEDPORTAL_EMAIL_FILE_PATH=MAIL_DIR
+)
+def test_a_critical_result_is_emailed_escalates_and_is_acknowledged_through_its_link(
+    stack,
+    radiologist,
+    technologist,
+    browser_page,  # noqa: F811
+):
+    stack.start_worker(queues=[INTERFACES], name="interfaces", pool="threads", concurrency=2)
+    page = browser_page
+    study = upload_by_api(stack, technologist, "CT_small.dcm")
+    log_in(page, stack, "rita")
+    page.goto(f"{stack.base_url}/studies/{study['id']}/")
+    page.click(".critical-mark summary")
+    page.select_option("#id_category", "ACR category 1: immediate (minutes)")
+    page.fill("#id_finding", "Tension pneumothorax, right.")
+    page.click("#critical-mark-button")
+    article = page.locator("#communication-panel article.critical")
+    expect(article).to_contain_text("Not yet communicated.")
+    article.locator("input[name=recipient]").fill("Dr Jones")
+    article.locator("select[name=method]").select_option("email_link")
+    article.locator("input[name=email]").fill("jones@example.org")
+    article.locator(".critical-notify-button").click()
+    expect(article).to_contain_text("Communicated to Dr Jones by MedPortal e-mail")
+    expect(article).to_contain_text("Not yet acknowledged.")
+
+    # The interfaces worker sends it; nobody answers in time and it escalates.
+    critical = CriticalResult.objects.get(report_id=study["report"]["id"])
+    deadline = timezone.now() + datetime.timedelta(seconds=60)
+    while not list(MAIL_DIR.glob("*.log")) and timezone.now() < deadline:
+        page.wait_for_timeout(250)
+    (mail,) = MAIL_DIR.glob("*.log")
+    link = re.search(r"(http://127\.0\.0\.1:\d+/critical/ack/\S+/)", mail.read_text()).group(1)
+    CriticalResult.objects.filter(pk=critical.pk).update(
+        created_at=timezone.now() - datetime.timedelta(hours=2)
+    )
+    page.click("nav >> text=Critical results")
+    row = page.locator(f"#critical-row-{critical.pk}")
+    expect(row).to_have_class(re.compile("escalated"))
+    expect(row).to_contain_text("Escalated")
+    page.screenshot(path=ARTIFACTS / "day-critical-escalated.png")
+
+    # The clinician opens the link (no MedPortal account) and confirms.
+    clinician = page.context.browser.new_page()
+    clinician.goto(link)
+    expect(clinician.locator("#ack-finding")).to_have_text("Tension pneumothorax, right.")
+    clinician.fill("#id_name", "Dr A. Jones")
+    clinician.click("#ack-button")
+    expect(clinician.locator("#ack-done")).to_contain_text("Acknowledged by Dr A. Jones")
+    page.reload()
+    expect(page.locator("#critical-waiting")).not_to_contain_text("Tension pneumothorax")
+    expect(page.locator("#critical-done")).to_contain_text(
+        "Acknowledged by Dr A. Jones (opened the link and confirmed)"
+    )
+    assert [
+        e
+        for e in AuditEvent.objects.filter(object_type="critical_result", object_id=str(critical.pk))
+        .order_by("id")
+        .values_list("description", flat=True)
+    ] == [
+        "Critical result marked",
+        "Critical result notification queued",
+        "Critical result e-mail sent",
+        "Critical result escalated: not acknowledged in time",
+        "Critical result link opened",
+        "Critical result acknowledged",
+    ]
