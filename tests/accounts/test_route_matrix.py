@@ -10,9 +10,9 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
 from medportal.access.roles import Role
+from medportal.asgi import application
 from medportal.communication.critical import critical_link_token
 from medportal.communication.models import CriticalResult
-from medportal.asgi import application
 from medportal.hl7.models import OutboundMessage
 from medportal.imaging.ingest import IncomingFile
 from medportal.imaging.models import Instance
