@@ -96,6 +96,10 @@ urlpatterns = [
         name="critical-read-back",
     ),
     path("critical/", communication_views.critical_list, name="critical-list"),
+    path(
+        "reports/<int:report_id>/follow-ups/", communication_views.followup_confirm, name="followup-confirm"
+    ),
+    path("follow-ups/", communication_views.followup_list, name="followup-list"),
     path("critical/ack/<str:token>/", communication_views.critical_acknowledge, name="critical-acknowledge"),
     # Automation API (token authentication).
     path("api/studies/", intake_api.studies_create, name="api-studies"),

@@ -1,6 +1,7 @@
 from django import forms
 
 from medportal.communication.critical import critical_categories, email_configured
+from medportal.communication.followups import MODALITIES
 from medportal.communication.models import Method
 
 
@@ -35,3 +36,13 @@ class ReadBackForm(forms.Form):
 
 class AcknowledgeForm(forms.Form):
     name = forms.CharField(label="Your name", max_length=200)
+
+
+class FollowUpForm(forms.Form):
+    text = forms.CharField(label="Recommendation", max_length=500)
+    modality = forms.ChoiceField(
+        label="Closed by a study of",
+        required=False,
+        choices=[("", "any modality")] + [(m, m) for m in MODALITIES],
+    )
+    due_date = forms.DateField(label="Due", widget=forms.DateInput(attrs={"type": "date"}))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from medportal.access.roles import CAN_COMMUNICATE_CRITICAL, has_role
 from medportal.communication.critical import critical_statement, email_configured, report_critical_results
-from medportal.communication.forms import CriticalMarkForm, CriticalNotifyForm, ReadBackForm
+from medportal.communication.followups import report_recommendations
+from medportal.communication.forms import CriticalMarkForm, CriticalNotifyForm, FollowUpForm, ReadBackForm
 from medportal.reporting.models import Report, ReportStatus
 
 
@@ -19,5 +20,12 @@ def communication_context(*, report: Report, user, **extra) -> dict:
         "notify_form": CriticalNotifyForm(),
         "read_back_form": ReadBackForm(),
         "email_configured": email_configured(),
+        "follow_ups": list(report.follow_ups.select_related("closed_by_study").order_by("due_date", "id")),
+        # What the signed text recommends, each a form to confirm (and correct) before it is tracked.
+        "recommendations": [
+            FollowUpForm(initial={"text": r.text, "modality": r.modality, "due_date": r.due_date})
+            for r in report_recommendations(report)
+        ],
+        "follow_up_form": FollowUpForm(),
         **extra,
     }

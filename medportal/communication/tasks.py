@@ -7,6 +7,7 @@ from celery import shared_task
 from django.conf import settings
 
 from medportal.communication.critical import SEND_TASK, SWEEP_TASK, critical_email_deliver, critical_sweep
+from medportal.communication.followups import followups_flag_overdue
 
 
 @shared_task(
@@ -26,3 +27,4 @@ def send_critical_email(self, critical_id: int) -> None:
 @shared_task(name=SWEEP_TASK, ignore_result=True)
 def sweep() -> None:
     critical_sweep()
+    followups_flag_overdue()

@@ -15,9 +15,16 @@ from medportal.audit.models import Action, EventType, Outcome
 from medportal.audit.services import audit_record
 from medportal.communication import critical as service
 from medportal.communication.auditing import critical_audit
-from medportal.communication.forms import AcknowledgeForm, CriticalMarkForm, CriticalNotifyForm, ReadBackForm
+from medportal.communication.followups import followup_confirm as followup_confirm_service
+from medportal.communication.forms import (
+    AcknowledgeForm,
+    CriticalMarkForm,
+    CriticalNotifyForm,
+    FollowUpForm,
+    ReadBackForm,
+)
 from medportal.communication.lifecycle import UNACKNOWLEDGED, CommunicationError
-from medportal.communication.models import CriticalResult
+from medportal.communication.models import CriticalResult, FollowUp, FollowUpStatus
 from medportal.communication.selectors import communication_context
 from medportal.reporting.auditing import report_audit
 from medportal.reporting.models import Report
@@ -168,4 +175,40 @@ def critical_acknowledge(request: HttpRequest, token: str) -> HttpResponse:
         request,
         "communication/acknowledge.html",
         {"critical": critical, "study": critical.report.study, "form": form, "error": error},
+    )
+
+
+@role_required(*CAN_COMMUNICATE_CRITICAL)
+@require_POST
+def followup_confirm(request: HttpRequest, report_id: int) -> HttpResponse:
+    report = get_object_or_404(Report.objects.select_related("study__patient"), pk=report_id)
+    form = FollowUpForm(request.POST)
+    if not form.is_valid():
+        return _panel(request, report, status=400, errors=_form_errors(form))
+    try:
+        followup_confirm_service(report=report, user=request.user, request=request, **form.cleaned_data)
+    except CommunicationError as exc:
+        return _panel(request, report, status=409, errors=[str(exc)])
+    return _panel(request, report)
+
+
+@role_required(*CAN_VIEW_CRITICAL)
+def followup_list(request: HttpRequest) -> HttpResponse:
+    """Open follow-ups by due date (overdue ones first and flagged), then the last ones closed."""
+    base = FollowUp.objects.select_related("patient", "report__study", "closed_by_study")
+    today = timezone.localdate()
+    open_items = list(base.filter(status=FollowUpStatus.OPEN).order_by("due_date", "id"))
+    closed = base.exclude(status=FollowUpStatus.OPEN).order_by("-closed_at")[:50]
+    audit_record(
+        event_type=EventType.QUERY,
+        action=Action.READ,
+        description="Follow-ups viewed",
+        request=request,
+        object_type="follow_up",
+        detail={"open": len(open_items)},
+    )
+    return render(
+        request,
+        "communication/followup_list.html",
+        {"open_items": open_items, "closed": closed, "today": today},
     )

@@ -87,6 +87,8 @@ RULES: dict[str, tuple[str, set, str]] = {
     "critical-notify": ("POST", EDIT, "page"),
     "critical-read-back": ("POST", EDIT, "page"),
     "critical-list": ("GET", {Role.RADIOLOGIST, Role.ADMIN}, "page"),
+    "followup-confirm": ("POST", EDIT, "page"),
+    "followup-list": ("GET", {Role.RADIOLOGIST, Role.ADMIN}, "page"),
     # The clinician's acknowledgement link: no login, the signed link is the key.
     "critical-acknowledge": ("GET", EVERYONE, "public"),
     "api-studies": ("POST", UPLOAD, "api"),

@@ -1,6 +1,7 @@
 """The radiologist's day in a real browser (Debian's chromium via Playwright) against daphne and
-Celery workers: the proofread before sign-off; a critical result e-mailed by the interfaces worker,
-escalated, and acknowledged by the clinician through the link. Screenshots go to test-artifacts/."""
+Celery workers: the proofread before sign-off, and the follow-up the signed text recommends closed
+by the patient's next study; a critical result e-mailed by the interfaces worker, escalated, and
+acknowledged by the clinician through the link. Screenshots go to test-artifacts/."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from medportal.audit.models import AuditEvent
-from medportal.communication.models import CriticalResult
+from medportal.communication.models import CriticalResult, FollowUp
 from medportal.reporting.models import Report, ReportStatus
-from tests.conftest import PASSWORD
+from tests.communication.test_followups import ct_of_the_same_patient
+from tests.conftest import PASSWORD, token_header
 from tests.e2e.conftest import ARTIFACTS
 from tests.e2e.test_browser import browser_page  # noqa: F401  (the fixture)
 from tests.e2e.test_editor_browser import upload_by_api
@@ -55,7 +57,7 @@ def test_the_proofread_stops_a_sign_off_until_each_finding_is_fixed_or_signed_an
     expect(page.locator("#proofread-empty_impression")).to_contain_text("The Impression is empty.")
     page.locator("#proofread-empty_impression .proofread-fix").click()
     expect(page.locator("#id_impression")).to_be_focused()
-    page.keyboard.type("Left upper lobe nodule, 8 mm.")
+    page.keyboard.type("Left upper lobe nodule, 8 mm. CT chest in 3 months for the nodule.")
     sign(page)  # the words are saved first, then proofread again
     expect(page.locator("#proofread-laterality_sections")).to_contain_text("“left”")
     expect(page.locator("#proofread-measurement_mismatch")).to_contain_text("8 mm")
@@ -66,7 +68,10 @@ def test_the_proofread_stops_a_sign_off_until_each_finding_is_fixed_or_signed_an
     sign(page)
     expect(page.locator("#report-panel")).to_contain_text("Signed by rita", timeout=30_000)
     report = Report.objects.get(pk=study["report"]["id"])
-    assert (report.status, report.impression) == (ReportStatus.SIGNED, "Left upper lobe nodule, 8 mm.")
+    assert (report.status, report.impression) == (
+        ReportStatus.SIGNED,
+        "Left upper lobe nodule, 8 mm. CT chest in 3 months for the nodule.",
+    )
     descriptions = set(
         AuditEvent.objects.filter(object_id=str(report.pk)).values_list("description", flat=True)
     )
@@ -75,6 +80,29 @@ def test_the_proofread_stops_a_sign_off_until_each_finding_is_fixed_or_signed_an
         "Proofread before sign-off: fix chosen",
         "Proofread before sign-off: sign anyway chosen",
     } <= descriptions
+
+    # The signed report recommends a CT: confirmed, it is tracked until the patient's next CT arrives.
+    page.reload()
+    recommendation = page.locator("form.follow-up-recommendation")
+    expect(recommendation.locator("input[name=text]")).to_have_value("CT chest in 3 months for the nodule.")
+    expect(recommendation.locator("select[name=modality]")).to_have_value("CT")
+    recommendation.locator(".follow-up-confirm").click()
+    expect(page.locator("#follow-ups")).to_contain_text("CT chest in 3 months for the nodule. · CT · due")
+    follow_up = FollowUp.objects.get(report=report)
+    page.click("nav >> text=Follow-ups")
+    expect(page.locator(f"#follow-ups-open #follow-up-row-{follow_up.pk}")).to_be_visible()
+    key = token_header(technologist)["HTTP_AUTHORIZATION"].removeprefix("Token ")
+    later = ct_of_the_same_patient("CT")
+    with stack.http(key) as api:
+        assert (
+            api.post(
+                "/api/studies/", files={"files": (later.name, later.data, "application/dicom")}
+            ).status_code
+            == 201
+        )
+    page.reload()
+    expect(page.locator(f"#follow-ups-closed #follow-up-row-{follow_up.pk}")).to_contain_text("CT received")
+    page.screenshot(path=ARTIFACTS / "day-follow-ups.png")
 
 
 INTERFACES = f"e2e-interfaces-{uuid.uuid4().hex[:8]}"
