@@ -145,6 +145,8 @@ def empty_impression(text: ReportText) -> Issue | None:
 
 
 # Findings a report names; each pattern matches the word's forms (nodule, nodules, nodular).
+# Things seen, not diagnoses drawn from them: "consolidation" in the Findings may well be
+# "pneumonia" in the Impression.
 FINDING_TERMS = {
     "nodule": r"nodul\w*",
     "mass": r"mass(?:es)?",
@@ -158,7 +160,6 @@ FINDING_TERMS = {
     "infarct": r"infarct\w*",
     "aneurysm": r"aneurysm\w*",
     "embolism": r"embol\w*",
-    "pneumonia": r"pneumoni\w*",
     "oedema": r"o?edema\w*",
     "cardiomegaly": r"cardiomegal\w*",
     "lesion": r"lesions?",
