@@ -3,6 +3,7 @@ list, and the acknowledgement link a clinician opens (no login: the signed link 
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -115,8 +116,10 @@ def critical_list(request: HttpRequest) -> HttpResponse:
     """Unacknowledged results first (escalated at the top), then the last acknowledged ones."""
     service.critical_escalate_overdue()
     base = CriticalResult.objects.select_related("report__study__patient", "created_by", "notified_by")
-    waiting = base.filter(status__in=sorted(UNACKNOWLEDGED)).order_by("escalated_at", "created_at")
-    waiting = sorted(waiting, key=lambda c: (c.escalated_at is None, c.created_at))
+    # Escalated first, each group oldest first.
+    waiting = sorted(
+        base.filter(status__in=sorted(UNACKNOWLEDGED)), key=lambda c: (c.escalated_at is None, c.created_at)
+    )
     done = base.exclude(status__in=sorted(UNACKNOWLEDGED)).order_by("-acknowledged_at")[:50]
     audit_record(
         event_type=EventType.QUERY,
@@ -132,8 +135,7 @@ def critical_list(request: HttpRequest) -> HttpResponse:
         {
             "waiting": [(c, service.critical_statement(c)) for c in waiting],
             "done": [(c, service.critical_statement(c)) for c in done],
-            "escalate_minutes": service.settings.MEDPORTAL_CRITICAL_ESCALATE_MINUTES,
-            "now": timezone.now(),
+            "escalate_minutes": settings.MEDPORTAL_CRITICAL_ESCALATE_MINUTES,
         },
     )
 
