@@ -13,6 +13,7 @@ from medportal.access.roles import (
     CAN_REQUEST_DRAFT,
     CAN_SIGN_REPORTS,
     CAN_UPLOAD,
+    CAN_VIEW_CRITICAL,
     CAN_VIEW_QUALITY,
     CAN_VIEW_STUDIES,
     has_role,
@@ -40,6 +41,7 @@ def medportal(request):
             "manage_interfaces": has_role(user, *CAN_MANAGE_INTERFACES),
             "operate": has_role(user, *CAN_OPERATE),
             "manage_users": has_role(user, *CAN_MANAGE_USERS),
+            "view_critical": has_role(user, *CAN_VIEW_CRITICAL),
         },
         # "Send to PACS" is offered only where a PACS is configured.
         "pacs_destination": str(pacs_destination() or ""),

@@ -95,6 +95,7 @@ INSTALLED_APPS = [
     "medportal.exports",
     "medportal.hl7",
     "medportal.operations",
+    "medportal.communication",
 ]
 
 MIDDLEWARE = [
@@ -271,8 +272,47 @@ CELERY_BEAT_SCHEDULE = {
         "task": "medportal.hl7.sweep",
         "schedule": MEDPORTAL_HL7_SWEEP_SECONDS,
         "options": {"queue": MEDPORTAL_INTERFACES_QUEUE, "expires": MEDPORTAL_HL7_SWEEP_SECONDS},
-    }
+    },
+    # Critical results past their time escalate; follow-ups past their date are flagged.
+    "communication-sweep": {
+        "task": "medportal.communication.sweep",
+        "schedule": 60,
+        "options": {"queue": MEDPORTAL_INTERFACES_QUEUE, "expires": 60},
+    },
 }
+
+# Critical results (medportal.communication): the categories offered (ACR's actionable findings
+# by default), and how long a result may wait for its acknowledgement before it escalates.
+MEDPORTAL_CRITICAL_CATEGORIES = env_list(
+    "MEDPORTAL_CRITICAL_CATEGORIES",
+    [
+        "ACR category 1: immediate (minutes)",
+        "ACR category 2: urgent (hours)",
+        "ACR category 3: non-urgent (days)",
+    ],
+)
+MEDPORTAL_CRITICAL_ESCALATE_MINUTES = max(1, env_int("MEDPORTAL_CRITICAL_ESCALATE_MINUTES", 60))
+# E-mail, for the acknowledgement links of critical results: "smtp" (MEDPORTAL_SMTP_HOST; no
+# host: MedPortal offers no e-mail), "file" (one file per message under MEDPORTAL_EMAIL_FILE_PATH,
+# for a demo) or "console".
+MEDPORTAL_EMAIL_BACKEND = env_str("MEDPORTAL_EMAIL_BACKEND", "smtp")
+if MEDPORTAL_EMAIL_BACKEND not in ("smtp", "file", "console"):
+    raise ImproperlyConfigured(
+        f"MEDPORTAL_EMAIL_BACKEND must be smtp, file or console, not {MEDPORTAL_EMAIL_BACKEND!r}"
+    )
+EMAIL_BACKEND = {
+    "smtp": "django.core.mail.backends.smtp.EmailBackend",
+    "file": "django.core.mail.backends.filebased.EmailBackend",
+    "console": "django.core.mail.backends.console.EmailBackend",
+}[MEDPORTAL_EMAIL_BACKEND]
+EMAIL_FILE_PATH = env_str("MEDPORTAL_EMAIL_FILE_PATH", str(DATA_DIR / "mail"))
+EMAIL_HOST = env_str("MEDPORTAL_SMTP_HOST")
+EMAIL_PORT = env_int("MEDPORTAL_SMTP_PORT", 587)
+EMAIL_HOST_USER = env_str("MEDPORTAL_SMTP_USER")
+EMAIL_HOST_PASSWORD = env_str("MEDPORTAL_SMTP_PASSWORD")
+EMAIL_USE_TLS = env_bool("MEDPORTAL_SMTP_TLS", True)
+EMAIL_TIMEOUT = 30
+DEFAULT_FROM_EMAIL = env_str("MEDPORTAL_EMAIL_FROM", "medportal@localhost")
 
 # The model: "google/medgemma-1.5-4b-it" (hub or cache, needs HF_TOKEN and the
 # accepted licence), a local path, or "tiny" (random weights, for tests and demos).
@@ -303,6 +343,9 @@ MEDPORTAL_BATCH_SIZE = max(1, env_int("MEDPORTAL_BATCH_SIZE", 4))
 # How long a starting batch waits for drafts this worker has already taken and is preparing.
 MEDPORTAL_BATCH_WAIT_MS = env_int("MEDPORTAL_BATCH_WAIT_MS", 250)
 MEDPORTAL_MAX_NEW_TOKENS = env_int("MEDPORTAL_MAX_NEW_TOKENS", 512)
+# The proofread before a sign-off flags the AI draft signed unchanged within this many seconds
+# of being written (or of the study being claimed).
+MEDPORTAL_PROOFREAD_UNCHANGED_SECONDS = max(0, env_int("MEDPORTAL_PROOFREAD_UNCHANGED_SECONDS", 60))
 MEDPORTAL_AUTO_DRAFT = env_bool("MEDPORTAL_AUTO_DRAFT", True)
 MEDPORTAL_STREAM_INTERVAL_MS = env_int("MEDPORTAL_STREAM_INTERVAL_MS", 50)
 MEDPORTAL_SAVE_INTERVAL_MS = env_int("MEDPORTAL_SAVE_INTERVAL_MS", 250)

@@ -5,6 +5,7 @@ from django.urls import path
 from medportal.accounts import user_views
 from medportal.accounts import views as accounts_views
 from medportal.audit import views as audit_views
+from medportal.communication import views as communication_views
 from medportal.exports import views as export_report_views
 from medportal.hl7 import views as hl7_views
 from medportal.imaging import dicomweb, export_views
@@ -15,6 +16,7 @@ from medportal.intake import views as intake_views
 from medportal.operations import views as operations_views
 from medportal.quality import views as quality_views
 from medportal.reporting import api as reporting_api
+from medportal.reporting import proofread_views
 from medportal.reporting import views as reporting_views
 from medportal.reporting.report_templates import views as template_views
 
@@ -39,6 +41,11 @@ urlpatterns = [
     path("reports/<int:report_id>/draft/", reporting_views.report_draft, name="report-draft"),
     path("reports/<int:report_id>/save/", reporting_views.report_save, name="report-save"),
     path("reports/<int:report_id>/sign/", reporting_views.report_sign, name="report-sign"),
+    path(
+        "reports/<int:report_id>/proofread/fix/",
+        proofread_views.report_proofread_fix,
+        name="report-proofread-fix",
+    ),
     path("reports/<int:report_id>/addenda/", reporting_views.report_addendum, name="report-addendum"),
     path("reports/<int:report_id>/cancel/", reporting_views.report_cancel, name="report-cancel"),
     path("reports/<int:report_id>/claim/", reporting_views.report_claim, name="report-claim"),
@@ -81,12 +88,36 @@ urlpatterns = [
     path("users/<int:user_id>/", user_views.user_edit, name="user-edit"),
     path("users/<int:user_id>/active/", user_views.user_active, name="user-active"),
     path("users/<int:user_id>/password/", user_views.user_password, name="user-password"),
+    # Critical results and follow-ups (medportal.communication).
+    path(
+        "reports/<int:report_id>/communication/",
+        communication_views.communication_panel,
+        name="communication-panel",
+    ),
+    path("reports/<int:report_id>/critical/", communication_views.critical_mark, name="critical-mark"),
+    path("critical/<int:critical_id>/notify/", communication_views.critical_notify, name="critical-notify"),
+    path(
+        "critical/<int:critical_id>/read-back/",
+        communication_views.critical_read_back,
+        name="critical-read-back",
+    ),
+    path("critical/", communication_views.critical_list, name="critical-list"),
+    path(
+        "reports/<int:report_id>/follow-ups/", communication_views.followup_confirm, name="followup-confirm"
+    ),
+    path("follow-ups/", communication_views.followup_list, name="followup-list"),
+    path("critical/ack/<str:token>/", communication_views.critical_acknowledge, name="critical-acknowledge"),
     # Automation API (token authentication).
     path("api/studies/", intake_api.studies_create, name="api-studies"),
     path("api/studies/<int:study_id>/", reporting_api.study_read, name="api-study"),
     path("api/reports/<int:report_id>/", reporting_api.report_detail, name="api-report"),
     path("api/reports/<int:report_id>/draft/", reporting_api.report_draft, name="api-report-draft"),
     path("api/reports/<int:report_id>/sign/", reporting_api.report_sign, name="api-report-sign"),
+    path(
+        "api/reports/<int:report_id>/proofread/",
+        proofread_views.api_report_proofread,
+        name="api-report-proofread",
+    ),
     path("api/reports/<int:report_id>/fhir/", export_report_views.api_report_fhir, name="api-report-fhir"),
     path("api/reports/<int:report_id>/pdf/", export_report_views.api_report_pdf, name="api-report-pdf"),
     path("api/reports/<int:report_id>/sr/", export_report_views.api_report_sr, name="api-report-sr"),

@@ -59,3 +59,7 @@ CAN_VIEW_QUALITY = (Role.ADMIN,)
 CAN_MANAGE_INTERFACES = (Role.ADMIN,)
 # People's accounts: create, roles, deactivate, reset a password (the Users page).
 CAN_MANAGE_USERS = (Role.ADMIN,)
+# Critical results: marking one and recording whom was told (radiologists); the Critical results
+# and Follow-ups pages, where unacknowledged results escalate (radiologists and admins).
+CAN_COMMUNICATE_CRITICAL = (Role.RADIOLOGIST,)
+CAN_VIEW_CRITICAL = (Role.RADIOLOGIST, Role.ADMIN)

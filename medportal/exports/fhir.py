@@ -36,6 +36,7 @@ from django.utils import timezone
 from fhir.resources.R4B.bundle import Bundle
 
 from medportal.accounts.names import display_name
+from medportal.communication.critical import critical_statement, report_critical_results
 from medportal.exports.content import SignedReport
 
 LOINC = "http://loinc.org"
@@ -46,6 +47,12 @@ PARTICIPANT_TYPE = "http://terminology.hl7.org/CodeSystem/provenance-participant
 AI_GENERATION_URL = "urn:medportal:fhir:StructureDefinition:ai-generation"
 REPORT_ID_SYSTEM = "urn:medportal:report"
 USER_SYSTEM = "urn:medportal:user"
+OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+CRITICAL_INTERPRETATION = {
+    "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation",
+    "code": "AA",
+    "display": "Critical abnormal",
+}
 REPORT_CODE = {"system": LOINC, "code": "18748-4", "display": "Diagnostic imaging study"}
 
 # Stable resource ids: the same report exported twice gives the same Bundle entries.
@@ -248,6 +255,28 @@ def _generation_details(prov: dict) -> list[dict]:
     return details
 
 
+def _critical_observations(content: SignedReport, subject: dict) -> list[tuple[str, dict]]:
+    """Each critical result as an Observation interpreted AA (critical abnormal), with its
+    category, finding and communication statement; the report lists them as its results."""
+    return [
+        (
+            _urn("critical-result", critical.pk),
+            {
+                "resourceType": "Observation",
+                "status": "final",
+                "category": [{"coding": [{"system": OBSERVATION_CATEGORY, "code": "imaging"}]}],
+                "code": {"text": f"Critical result: {critical.category}"},
+                "subject": subject,
+                "issued": _instant(critical.created_at),
+                "valueString": critical.finding,
+                "interpretation": [{"coding": [CRITICAL_INTERPRETATION]}],
+                "note": [{"text": critical_statement(critical)}],
+            },
+        )
+        for critical in report_critical_results(content.report)
+    ]
+
+
 def report_fhir_bundle(content: SignedReport) -> dict:
     """The FHIR Bundle as JSON-ready data, validated by fhir.resources (ValueError when invalid)."""
     report, study, patient = content.report, content.study, content.patient
@@ -301,6 +330,9 @@ def report_fhir_bundle(content: SignedReport) -> dict:
     }
     if study.study_date:
         diagnostic_report["effectiveDateTime"] = study.study_date.isoformat()
+    critical = _critical_observations(content, {"reference": patient_url, "identifier": mrn})
+    if critical:
+        diagnostic_report["result"] = [{"reference": url} for url, _ in critical]
 
     entries = [
         (report_url, diagnostic_report),
@@ -309,6 +341,7 @@ def report_fhir_bundle(content: SignedReport) -> dict:
         *interpreters.values(),
         (org_url, organization),
         *_provenance(content, report_url, signer_url),
+        *critical,
     ]
     bundle = {
         "resourceType": "Bundle",

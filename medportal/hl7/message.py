@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.utils import timezone
 
+from medportal.communication.critical import report_critical_statements
 from medportal.reporting.models import Addendum, Report
 from medportal.reporting.provenance import provenance_line, report_provenance
 
@@ -149,6 +150,14 @@ def oru_r01(
         ),
         *_provenance_notes(report),
     ]
+    # A report with a critical result: every observation flagged AA (critically abnormal, HL7
+    # table 0078), and the communication statement of each result as a note after the others.
+    critical = report_critical_statements(report)
+    first_note = sum(segment.startswith("NTE|") for segment in segments) + 1
+    segments += [
+        _segment("NTE", {1: str(n), 2: "L", 3: escape(text, line_breaks=True)})
+        for n, text in enumerate(critical, start=first_note)
+    ]
     observations = [
         (code, heading, 1, text)
         for name, code, heading in SECTIONS
@@ -167,6 +176,7 @@ def oru_r01(
                     3: f"{code}^{escape(heading)}^LN",
                     4: str(sub_id),
                     5: escape(text, line_breaks=True),
+                    8: "AA" if critical else "",
                     11: status,
                     14: timestamp(signed_at),
                     16: _user(signer, "^"),

@@ -19,6 +19,7 @@ from medportal.imaging.models import Priority, Study
 from medportal.reporting.auditing import report_audit
 from medportal.reporting.lifecycle import ReportError
 from medportal.reporting.models import Report
+from medportal.reporting.proofread import sign_gate
 from medportal.reporting.provenance import report_provenance
 from medportal.reporting.selectors import report_stream_path
 from medportal.reporting.services import drafts, editing
@@ -128,6 +129,25 @@ def report_sign(request: HttpRequest, report_id: int) -> JsonResponse:
         version = int(version) if version is not None else None
     except (TypeError, ValueError):
         raise ApiError(400, "The version must be a whole number.") from None
+    sign_anyway = body.get("sign_anyway") or []
+    if not isinstance(sign_anyway, list):
+        raise ApiError(400, "sign_anyway is a list of proofread rule codes.")
+    # The proofread, once the password is right: its findings come back (409) unless each is
+    # answered with "sign anyway". (A wrong password goes on to the sign-off's own refusal.)
+    if (
+        report.is_signable
+        and request.user.check_password(body["password"])
+        and (
+            issues := sign_gate(
+                report=report, user=request.user, sign_anyway=[str(c) for c in sign_anyway], request=request
+            )
+        )
+    ):
+        raise ApiError(
+            409,
+            "The proofread found something to check; fix it, or send its rule in sign_anyway.",
+            proofread=[{"rule": i.code, "message": i.message, "field": i.field} for i in issues],
+        )
     try:
         editing.report_sign(
             report=report,

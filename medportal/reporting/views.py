@@ -45,6 +45,7 @@ from medportal.reporting.forms import (
 )
 from medportal.reporting.lifecycle import ReportError
 from medportal.reporting.models import Report
+from medportal.reporting.proofread import sign_gate
 from medportal.reporting.report_templates.library import template_for_study
 from medportal.reporting.selectors import (
     WorklistParams,
@@ -281,13 +282,21 @@ def study_detail(request: HttpRequest, study_id: int) -> HttpResponse:
     study_audit(
         study, "Study viewed", event_type=EventType.PATIENT_RECORD, action=Action.READ, request=request
     )
+    return _study_page(request, report, viewer=viewer)
+
+
+def _study_page(
+    request: HttpRequest, report: Report, *, viewer=None, status: int = 200, **extra
+) -> HttpResponse:
+    study = report.study
     context = _report_context(
         request,
         report,
-        viewer=viewer,
+        viewer=viewer or study_viewer(study=study),
         indication_form=IndicationForm(initial={"indication": study.indication}),
+        **extra,
     )
-    return render(request, "reporting/study_detail.html", context)
+    return render(request, "reporting/study_detail.html", context, status=status)
 
 
 def _report_panel(request: HttpRequest, report: Report, status: int = 200, **extra) -> HttpResponse:
@@ -410,6 +419,23 @@ def report_sign(request: HttpRequest, report_id: int) -> HttpResponse:
     form = SignForm(request.POST)
     if not form.is_valid():
         return _report_panel(request, report, status=400, errors=["Enter your password to sign."])
+    # The proofread, once the password is right: what it finds waits beside the Sign button for
+    # "fix" or "sign anyway". (A wrong password goes on to the sign-off's own refusal.)
+    if (
+        report.is_signable
+        and request.user.check_password(form.cleaned_data["password"])
+        and (
+            issues := sign_gate(
+                report=report,
+                user=request.user,
+                sign_anyway=request.POST.getlist("sign_anyway"),
+                request=request,
+            )
+        )
+    ):
+        if not request.htmx:
+            return _study_page(request, report, status=409, proofread=issues)
+        return _report_panel(request, report, status=409, proofread=issues)
     try:
         editing.report_sign(
             report=report,

@@ -11,6 +11,8 @@ from django.utils import timezone
 
 from medportal.access.roles import Role
 from medportal.asgi import application
+from medportal.communication.critical import critical_link_token
+from medportal.communication.models import CriticalResult
 from medportal.hl7.models import OutboundMessage
 from medportal.imaging.ingest import IncomingFile
 from medportal.imaging.models import Instance
@@ -57,6 +59,7 @@ RULES: dict[str, tuple[str, set, str]] = {
     "report-save": ("POST", EDIT, "page"),
     "report-sign": ("POST", SIGN, "page"),
     "report-addendum": ("POST", SIGN, "page"),
+    "report-proofread-fix": ("POST", SIGN, "page"),
     "report-cancel": ("POST", {Role.RADIOLOGIST, Role.ADMIN}, "page"),
     "report-claim": ("POST", EDIT, "page"),
     "report-release": ("POST", EDIT, "page"),
@@ -84,11 +87,21 @@ RULES: dict[str, tuple[str, set, str]] = {
     "user-edit": ("POST", ADMIN, "page"),
     "user-active": ("POST", ADMIN, "page"),
     "user-password": ("POST", ADMIN, "page"),
+    "communication-panel": ("GET", VIEW, "page"),
+    "critical-mark": ("POST", EDIT, "page"),
+    "critical-notify": ("POST", EDIT, "page"),
+    "critical-read-back": ("POST", EDIT, "page"),
+    "critical-list": ("GET", {Role.RADIOLOGIST, Role.ADMIN}, "page"),
+    "followup-confirm": ("POST", EDIT, "page"),
+    "followup-list": ("GET", {Role.RADIOLOGIST, Role.ADMIN}, "page"),
+    # The clinician's acknowledgement link: no login, the signed link is the key.
+    "critical-acknowledge": ("GET", EVERYONE, "public"),
     "api-studies": ("POST", UPLOAD, "api"),
     "api-study": ("GET", VIEW, "api"),
     "api-report": ("GET", VIEW, "api"),
     "api-report-draft": ("POST", DRAFT, "api"),
     "api-report-sign": ("POST", SIGN, "api"),
+    "api-report-proofread": ("GET", SIGN, "api"),
     "api-report-fhir": ("GET", EXPORT, "api"),
     "api-report-pdf": ("GET", EXPORT, "api"),
     "api-report-sr": ("GET", EXPORT, "api"),
@@ -161,6 +174,14 @@ def world(db):
     kwargs["message_id"] = OutboundMessage.objects.create(
         report=report, signed_at=timezone.now(), control_id="MATRIX1", payload="MSH|^~\\&\r", status="failed"
     ).pk
+    critical = CriticalResult.objects.create(
+        report=report,
+        category="ACR category 1",
+        finding="Matrix.",
+        created_by=users[Role.RADIOLOGIST],
+        link_nonce="matrix",
+    )
+    kwargs |= {"critical_id": critical.pk, "token": critical_link_token(critical)}
     # DICOMweb routes name things by their UIDs.
     kwargs |= {
         "study": report.study.study_uid,

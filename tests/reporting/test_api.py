@@ -407,7 +407,13 @@ def test_a_signed_report_cannot_be_edited_redrafted_or_signed_again(
     client, rita, second_radiologist, drafted
 ):
     url = report_url(drafted["id"])
-    response = post_json(client, sign_url(drafted["id"]), {"password": PASSWORD, "version": 1}, rita)
+    # The AI draft signed at once, unchanged: the proofread asks, and "sign anyway" answers.
+    sign = {"password": PASSWORD, "version": 1}
+    asked = post_json(client, sign_url(drafted["id"]), sign, rita)
+    assert [i["rule"] for i in asked.json()["proofread"]] == ["unchanged_ai_draft"]
+    response = post_json(
+        client, sign_url(drafted["id"]), {**sign, "sign_anyway": ["unchanged_ai_draft"]}, rita
+    )
     assert response.status_code == 200
     body = response.json()
     assert (body["status"], body["signed_by"]) == (ReportStatus.SIGNED, "rita")
