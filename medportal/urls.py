@@ -16,7 +16,7 @@ from medportal.intake import views as intake_views
 from medportal.operations import views as operations_views
 from medportal.quality import views as quality_views
 from medportal.reporting import api as reporting_api
-from medportal.reporting import proofread_views
+from medportal.reporting import draft_setup_views, proofread_views
 from medportal.reporting import views as reporting_views
 from medportal.reporting.report_templates import views as template_views
 
@@ -30,6 +30,8 @@ urlpatterns = [
     path("studies/sample/", intake_views.sample_load, name="sample-load"),
     path("studies/<int:study_id>/", reporting_views.study_detail, name="study-detail"),
     path("studies/<int:study_id>/indication/", reporting_views.study_indication, name="study-indication"),
+    path("studies/<int:study_id>/body-part/", draft_setup_views.study_body_part, name="study-body-part"),
+    path("reports/<int:report_id>/prior/", draft_setup_views.report_prior, name="report-prior"),
     path(
         "studies/<int:study_id>/export/deidentified.zip",
         export_views.study_export_deidentified,

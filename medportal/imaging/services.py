@@ -15,6 +15,23 @@ from medportal.imaging.pixels import display_array, fit_within, png_bytes
 from medportal.imaging.storage import blob_read
 
 
+def study_set_body_part(*, study: Study, body_part: str, user, request=None) -> Study:
+    """Say what the study shows when its header does not (the AI draft never guesses it)."""
+    previous = study.body_part
+    study.body_part = body_part.strip().upper()[:64]
+    study.save(update_fields=["body_part"])
+    study_audit(
+        study,
+        "Body part set",
+        event_type=EventType.PATIENT_RECORD,
+        action=Action.UPDATE,
+        request=request,
+        user=user,
+        detail={"from": previous, "to": study.body_part},
+    )
+    return study
+
+
 def study_set_indication(*, study: Study, indication: str, user, request=None) -> Study:
     study.indication = indication.strip()[:4000]
     study.save(update_fields=["indication"])

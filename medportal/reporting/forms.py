@@ -9,6 +9,25 @@ from medportal.reporting.selectors import OPEN, WORKLIST_DEFAULT_SORT, WORKLIST_
 PRIORITY_CHOICES = [(p.name.lower(), p.label) for p in Priority]
 
 
+class BodyPartForm(forms.Form):
+    body_part = forms.CharField(
+        label="Body part",
+        max_length=64,
+        help_text="As DICOM's Body Part Examined says it: CHEST, ABDOMEN, HEAD, KNEE, TIBIA, HAND...",
+    )
+
+    def clean_body_part(self) -> str:
+        value = " ".join(self.cleaned_data["body_part"].split()).upper()
+        if not value.replace(" ", "").replace("_", "").isalnum():
+            raise forms.ValidationError("A body part is letters and digits, e.g. CHEST or KNEE.")
+        return value
+
+
+class PriorChoiceForm(forms.Form):
+    # "auto", "none" or the pk of one of the study's candidate priors.
+    prior = forms.CharField(max_length=20)
+
+
 class IndicationForm(forms.Form):
     indication = forms.CharField(
         label="Clinical indication / history",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from medportal.access.roles import Role, has_role
+from medportal.access.roles import CAN_EDIT_REPORTS, has_role
 from medportal.audit.models import Action
 from medportal.imaging.models import Study
 from medportal.reporting.auditing import report_audit
@@ -19,7 +19,7 @@ def report_choose_prior(
     """Record the prior the next draft of ``report`` compares with: ``prior_study`` (one of
     ``prior_candidates``), or no prior at all when it is None; ``automatic`` goes back to the
     latest signed prior. The draft itself is asked for as before (regenerate)."""
-    if not has_role(user, Role.RADIOLOGIST):
+    if not has_role(user, *CAN_EDIT_REPORTS):
         raise ReportError("Only a radiologist can choose the prior exam of a draft.")
     with transaction.atomic():
         locked = Report.objects.select_for_update().select_related("study__patient").get(pk=report.pk)

@@ -32,6 +32,7 @@ from medportal.imaging.models import Study
 from medportal.imaging.services import study_set_indication
 from medportal.imaging.viewer import study_viewer, viewer_request
 from medportal.reporting.auditing import report_audit
+from medportal.reporting.draft_setup import draft_setup
 from medportal.reporting.forms import (
     AddendumForm,
     AssignForm,
@@ -256,6 +257,7 @@ def _report_context(request: HttpRequest, report: Report, **extra) -> dict:
     editor = _editor(report)
     ai_draft = report_ai_draft(report) if report.is_editable else None
     return {
+        **draft_setup(report),
         "report": report,
         "study": report.study,
         "ai_draft": ai_draft,

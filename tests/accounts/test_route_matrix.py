@@ -51,6 +51,8 @@ RULES: dict[str, tuple[str, set, str]] = {
     "sample-load": ("POST", UPLOAD, "page"),
     "study-detail": ("GET", VIEW, "page"),
     "study-indication": ("POST", DRAFT, "page"),
+    "study-body-part": ("POST", DRAFT, "page"),
+    "report-prior": ("POST", EDIT, "page"),
     "study-export-deidentified": ("GET", {Role.RADIOLOGIST, Role.ADMIN}, "page"),
     "instance-image": ("GET", VIEW, "page"),
     "instance-header": ("GET", VIEW, "page"),
