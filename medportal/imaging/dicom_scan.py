@@ -195,6 +195,10 @@ class _Walker:
                     raise DicomStructureError(f"element {_tag_name(tag)} ({vr}) has an undefined length")
                 continue
             if length > end - start:
+                if tag == PIXEL_DATA and top:
+                    raise DicomStructureError(
+                        f"the pixel data is cut short ({max(end - start, 0):,} of {length:,} bytes)"
+                    )
                 raise DicomStructureError(
                     f"element {_tag_name(tag)} says it is {length:,} bytes long but only "
                     f"{max(end - start, 0):,} bytes follow"

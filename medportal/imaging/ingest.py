@@ -425,6 +425,7 @@ class _Writer:
         self.uploader, self.indication, self.priority, self.result = uploader, indication, priority, result
         self.touched: dict[int, tuple[Study, bool]] = {}
         self.new_instances: list[Instance] = []
+        self.new_bytes: dict[str, bytes] = {}  # by SOP Instance UID, until they are committed
         uids = [parsed.sop_instance_uid for parsed in parsed_files]
         self.instances = {
             i.sop_instance_uid: i
@@ -467,6 +468,7 @@ class _Writer:
             **parsed.instance,
         )
         self.new_instances.append(instance)
+        self.new_bytes[uid] = parsed.stored_bytes
         self.instances[uid] = instance
         self.result.stored += 1
         if study.pk not in self.touched:
@@ -479,8 +481,8 @@ class _Writer:
         """A SOP Instance UID stored already: the same instance is a duplicate (idempotent), other
         content under that UID is refused; the stored instance stays as it is."""
         if known.sha256 != hashlib.sha256(parsed.stored_bytes).hexdigest():
-            stored = parsed.stored_bytes if known.pk is None else blob_read(known.sha256)
-            if known.pk is None or not _same_content(stored, parsed.stored_bytes):
+            stored = self.new_bytes.get(known.sop_instance_uid) or blob_read(known.sha256)
+            if not _same_content(stored, parsed.stored_bytes):
                 raise IngestConflict(
                     f"conflict: SOP Instance UID {parsed.sop_instance_uid} is stored already with "
                     "other content; the stored instance was kept"
