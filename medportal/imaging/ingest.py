@@ -117,6 +117,9 @@ class IngestResult:
     stored: int = 0
     duplicates: int = 0
     rejected: list[Rejection] = field(default_factory=list)
+    # Studies that got their first image from this call (new studies with an image among them):
+    # those to draft. A study of only a dose report or a presentation state waits for its images.
+    first_images: set[int] = field(default_factory=set)
 
 
 @dataclass
@@ -451,7 +454,7 @@ class _Writer:
         if series is not None and series.study.study_uid != parsed.study["study_uid"]:
             raise IngestError("its Series Instance UID already belongs to another study (conflicting UIDs)")
         sha256 = blob_put(parsed.stored_bytes)
-        study, created = self._study(parsed)
+        study, created, first_image = self._study(parsed)
         if series is None:
             series = Series.objects.create(
                 **{k: v for k, v in parsed.series.items() if k != "series_uid"},
@@ -473,6 +476,8 @@ class _Writer:
         self.result.stored += 1
         if study.pk not in self.touched:
             self.touched[study.pk] = (study, created)
+        if parsed.instance["is_image"] and (created or first_image):
+            self.result.first_images.add(study.pk)
 
     def finish(self) -> None:
         Instance.objects.bulk_create(self.new_instances)
@@ -491,14 +496,16 @@ class _Writer:
         study = known.series.study
         self.touched.setdefault(study.pk, (study, False))
 
-    def _study(self, parsed: _Parsed) -> tuple[Study, bool]:
+    def _study(self, parsed: _Parsed) -> tuple[Study, bool, bool]:
+        """The instance's study, whether this call created it, and whether this is its first image."""
         study = self.studies.get(parsed.study["study_uid"])
         if study is not None:
             if parsed.instance["is_image"] and study.modality.upper() in NON_IMAGE_MODALITIES:
                 # Its first image: the study is what that image shows, not a dose report's "SR".
                 study.modality, study.body_part = parsed.study["modality"], parsed.study["body_part"]
                 study.save(update_fields=["modality", "body_part"])
-            return study, False
+                return study, False, True
+            return study, False, False
         fields = {k: v for k, v in parsed.study.items() if k != "study_uid"}
         if self.indication:
             fields["indication"] = self.indication
@@ -509,7 +516,7 @@ class _Writer:
             defaults={**fields, "patient": self._patient(parsed), "uploaded_by": self.uploader},
         )
         self.studies[study.study_uid] = study
-        return study, created
+        return study, created, created
 
     def _patient(self, parsed: _Parsed) -> Patient:
         patient_id = parsed.patient["patient_id"]
