@@ -119,6 +119,7 @@ def _status(code: int, comment: str = "") -> Dataset:
 class _Association:
     """What the SCP keeps while an association lasts (its C-STOREs arrive one at a time)."""
 
+    user: Any = None  # the service user, looked up at its first commit
     report_ids: set[int] = field(default_factory=set)  # reports of the studies it sent
 
 
@@ -142,7 +143,6 @@ class _Committer:
     def __init__(self, active: Any):
         self._queue: queue.SimpleQueue[_Pending] = queue.SimpleQueue()
         self._active = active  # how many associations are open now
-        self._user = None
         threading.Thread(target=self._run, name="dimse-commit", daemon=True).start()
 
     def submit(self, pending: _Pending) -> tuple[int, str]:
@@ -179,11 +179,12 @@ class _Committer:
 
     def _commit(self, wave: list[_Pending]) -> None:
         try:
-            if self._user is None:
-                self._user = dimse_service_user()
+            for pending in wave:
+                if pending.association.user is None:
+                    pending.association.user = dimse_service_user()
             result, reports = studies_receive(
                 files=[pending.incoming for pending in wave],
-                uploader=self._user,
+                uploader=wave[0].association.user,
                 auto_draft=False,  # requested when the association ends
                 source="dimse",
                 unpack_archives=False,
