@@ -432,16 +432,20 @@ class _Writer:
         uids = [parsed.sop_instance_uid for parsed in parsed_files]
         self.instances = {
             i.sop_instance_uid: i
-            for i in Instance.objects.filter(sop_instance_uid__in=uids).select_related("series__study")
+            for i in Instance.objects.filter(sop_instance_uid__in=uids).select_related(
+                "series__study__patient"
+            )
         }
         series_uids = {parsed.series["series_uid"] for parsed in parsed_files}
         self.series = {
-            s.series_uid: s for s in Series.objects.filter(series_uid__in=series_uids).select_related("study")
+            s.series_uid: s
+            for s in Series.objects.filter(series_uid__in=series_uids).select_related("study__patient")
         }
         self.studies = {s.study_uid: s for s in self.series.values() for s in [s.study]}
         missing = {parsed.study["study_uid"] for parsed in parsed_files} - self.studies.keys()
         if missing:
-            self.studies.update((s.study_uid, s) for s in Study.objects.filter(study_uid__in=missing))
+            found = Study.objects.filter(study_uid__in=missing).select_related("patient")
+            self.studies.update((s.study_uid, s) for s in found)
         self.patients: dict[str, Patient] = {}
 
     def write(self, parsed: _Parsed) -> None:
@@ -594,7 +598,8 @@ def study_ingest(
             parsed_files.append(parsed)
         except IngestError as exc:
             refuse(incoming.name, exc)
-    with transaction.atomic():
+    # Inside a caller's transaction (the DIMSE committer's) no savepoint: a failure fails it all.
+    with transaction.atomic(savepoint=False):
         writer = _Writer(
             parsed_files, uploader=uploader, indication=indication.strip(), priority=priority, result=result
         )

@@ -1,8 +1,9 @@
 """DICOM C-STORE SCP: what a modality or PACS sends over DIMSE enters like an upload.
 
 Each received instance (the peer's data set bytes behind a file meta header) is parsed once,
-in the association's own thread, and handed parsed to ``studies_receive`` with source "dimse":
-the same validation, storage, rows and audit as an upload.
+in the association's own thread, and handed parsed to ``study_ingest`` with source "dimse":
+the same validation, storage, rows and audit as an upload; a new study gets its report in the
+same transaction.
 
 Writing is grouped. One committer thread writes what every association has received: each
 commit takes the instances waiting (at most ``COMMIT_INSTANCES``), and while several
@@ -40,7 +41,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import Group
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, connection, transaction
 from pydicom._uid_dict import UID_dictionary
 from pydicom.dataset import Dataset
 from pydicom.pixels import get_decoder
@@ -50,11 +51,10 @@ from pynetdicom.sop_class import Verification
 from pynetdicom.transport import ThreadedAssociationServer
 
 from medportal.access.roles import Role
-from medportal.imaging.ingest import IncomingFile, IngestError, parse_file
-from medportal.intake.receive import studies_receive
+from medportal.imaging.ingest import IncomingFile, IngestError, parse_file, study_ingest
 from medportal.reporting.lifecycle import ReportError
 from medportal.reporting.models import Report, ReportStatus
-from medportal.reporting.services.drafts import study_open_report
+from medportal.reporting.services.drafts import report_for_study, study_open_report
 
 logger = logging.getLogger(__name__)
 
@@ -120,7 +120,7 @@ class _Association:
     """What the SCP keeps while an association lasts (its C-STOREs arrive one at a time)."""
 
     user: Any = None  # the service user, looked up at its first commit
-    report_ids: set[int] = field(default_factory=set)  # reports of the studies it sent
+    study_uids: set[str] = field(default_factory=set)  # the studies it sent instances of
 
 
 @dataclass
@@ -178,17 +178,20 @@ class _Committer:
             group = group_rest
 
     def _commit(self, wave: list[_Pending]) -> None:
+        """One transaction: the wave's rows, refusals and audit events, and the reports of new
+        studies; each sender is answered after it commits."""
         try:
             for pending in wave:
                 if pending.association.user is None:
                     pending.association.user = dimse_service_user()
-            result, reports = studies_receive(
-                files=[pending.incoming for pending in wave],
-                uploader=wave[0].association.user,
-                auto_draft=False,  # requested when the association ends
-                source="dimse",
-                unpack_archives=False,
-            )
+            with transaction.atomic():
+                result, created = study_ingest(
+                    files=[pending.incoming for pending in wave],
+                    uploader=wave[0].association.user,
+                    source="dimse",
+                )
+                for study in created:  # drafted (when it has an image) once the association ends
+                    report_for_study(study=study)
         except DatabaseError:
             logger.exception("Storing %d instances failed", len(wave))
             connection.close()  # a broken connection is opened afresh by the next commit
@@ -201,13 +204,10 @@ class _Committer:
                 pending.done.set_result((OUT_OF_RESOURCES, f"MedPortal could not store it: {exc}"))
             return
         refused = {rejection.name: rejection for rejection in result.rejected}
-        studies_and_reports = zip(result.studies, reports, strict=True)
-        report_of = {study.study_uid: report.pk for study, report in studies_and_reports}
         for pending in wave:
             rejection = refused.get(pending.incoming.name)
             if rejection is None:
-                if pending.study_uid in report_of:
-                    pending.association.report_ids.add(report_of[pending.study_uid])
+                pending.association.study_uids.add(pending.study_uid)
                 pending.done.set_result((SUCCESS, ""))
             elif rejection.conflict:
                 pending.done.set_result((ELEMENTS_DISCARDED, rejection.reason))
@@ -257,14 +257,17 @@ class StoreReceiver:
     def on_connection_closed(self, event: evt.Event) -> None:
         with self._lock:
             association = self._associations.pop(id(event.assoc), None)
-        if association and association.report_ids and settings.MEDPORTAL_AUTO_DRAFT:
-            self._drafts.submit(self._draft, association.report_ids)
+        if association and association.study_uids and settings.MEDPORTAL_AUTO_DRAFT:
+            self._drafts.submit(self._draft, association.study_uids)
 
-    def _draft(self, report_ids: set[int]) -> None:
+    def _draft(self, study_uids: set[str]) -> None:
+        """Draft each study the association brought that has an image and no draft yet."""
         try:
             user = dimse_service_user()
             reports = Report.objects.filter(
-                pk__in=report_ids, status=ReportStatus.RECEIVED, study__series__instances__is_image=True
+                study__study_uid__in=study_uids,
+                status=ReportStatus.RECEIVED,
+                study__series__instances__is_image=True,
             ).distinct()
             for report in reports.select_related("study"):
                 try:
@@ -272,7 +275,7 @@ class StoreReceiver:
                 except ReportError:  # someone requested it in the meantime
                     continue
         except Exception:  # in a pool thread nobody would see it otherwise
-            logger.exception("Requesting drafts for reports %s failed", sorted(report_ids))
+            logger.exception("Requesting drafts for studies %s failed", sorted(study_uids))
             connection.close()
 
 
