@@ -22,7 +22,7 @@ def studies_create(request: HttpRequest) -> JsonResponse:
     uploads = request.FILES.getlist("files")
     files = [IncomingFile(name=f.name, data=f.read()) for f in uploads]
     picture = None
-    if has_picture([incoming.data[:8] for incoming in files]):
+    if has_picture([(incoming.name, incoming.data[:8]) for incoming in files]):
         given = request.POST
         fields = PictureFields(
             modality=given.get("modality", ""),

@@ -95,7 +95,7 @@ class UploadForm(forms.Form):
             self.add_error("files", "Choose at least one file to upload.")
         cleaned["picture"] = None
         uploaded = [*(cleaned.get("files") or []), *(cleaned.get("folder") or [])]
-        if has_picture([_head(f) for f in uploaded]):
+        if has_picture([(f.name, _head(f)) for f in uploaded]):
             try:
                 cleaned["picture"] = picture_details(
                     PictureFields(

@@ -96,6 +96,7 @@ def picture_details(fields: PictureFields) -> PictureDetails:
     )
 
 
-def has_picture(heads: list[bytes]) -> bool:
-    """Whether any file (by its first bytes) is a PNG or JPEG rather than DICOM."""
-    return any(is_picture(head) for head in heads)
+def has_picture(files: list[tuple[str, bytes]]) -> bool:
+    """Whether any file, by its (name, first bytes), is a PNG or JPEG to take as a picture (one
+    named like a DICOM file is refused by ingest as not DICOM, and asks for nothing)."""
+    return any(is_picture(head) and not name.lower().endswith((".dcm", ".dicom")) for name, head in files)
