@@ -47,7 +47,8 @@ from pydicom.dataset import Dataset
 from pydicom.pixels import get_decoder
 from pydicom.uid import UID, AllTransferSyntaxes
 from pynetdicom import AE, AllStoragePresentationContexts, evt
-from pynetdicom.sop_class import Verification
+from pynetdicom.service_class import StorageServiceClass
+from pynetdicom.sop_class import Verification, register_uid
 from pynetdicom.transport import ThreadedAssociationServer
 
 from medportal.access.roles import Role
@@ -99,12 +100,14 @@ def storage_sop_classes() -> list[str]:
     send (the retired ultrasound and nuclear medicine image storage above all), from pydicom's
     UID dictionary (1.2.840.10008.5.1.4.1.1.x, "... Storage")."""
     current = [context.abstract_syntax for context in AllStoragePresentationContexts]
-    retired = [
-        uid
-        for uid, (name, kind, *_) in UID_dictionary.items()
-        if kind == "SOP Class" and "Storage" in name and uid.startswith("1.2.840.10008.5.1.4.1.1.")
-    ]
-    return list(dict.fromkeys([*current, *retired]))
+    others = []
+    for uid, (name, kind, _, _, keyword) in UID_dictionary.items():
+        storage = kind == "SOP Class" and "Storage" in name and uid.startswith("1.2.840.10008.5.1.4.1.1.")
+        if storage and uid not in current and keyword.isidentifier():
+            # pynetdicom hands a C-STORE only to a service class it knows the UID of.
+            register_uid(uid, f"Medportal{keyword}", StorageServiceClass)
+            others.append(uid)
+    return [*current, *others]
 
 
 def _status(code: int, comment: str = "") -> Dataset:
