@@ -343,6 +343,11 @@ def dicom_scan(data: bytes, *, max_inflated_bytes: int) -> Scanned:
     if start >= end:
         raise DicomStructureError("the file has a file meta but no data set")
     scanned.little_endian = syntax != EXPLICIT_BIG
-    walker = _Walker(body, little=scanned.little_endian, implicit=syntax == IMPLICIT_LITTLE, scanned=scanned)
+    implicit = syntax == IMPLICIT_LITTLE
+    if not implicit and scanned.little_endian and _VR_BY_BYTES.get(body[start + 4 : start + 6]) is None:
+        # A data set written in implicit VR behind a meta that says explicit (some writers do;
+        # pydicom and dcmtk read it so): decided once, on its first element, as they do.
+        implicit = True
+    walker = _Walker(body, little=scanned.little_endian, implicit=implicit, scanned=scanned)
     walker.dataset(start, end, 0, in_item=False)
     return scanned

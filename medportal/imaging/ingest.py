@@ -421,6 +421,14 @@ def _same_content(stored: bytes, incoming: bytes) -> bool:
         return False
 
 
+def _blob_or_nothing(sha256: str) -> bytes:
+    """A stored blob; nothing when it cannot be read (then nothing shows the content the same)."""
+    try:
+        return blob_read(sha256)
+    except OSError:
+        return b""
+
+
 class _Writer:
     """Writes the rows of one call's accepted files, looking up what exists once per call."""
 
@@ -490,7 +498,7 @@ class _Writer:
         """A SOP Instance UID stored already: the same instance is a duplicate (idempotent), other
         content under that UID is refused; the stored instance stays as it is."""
         if known.sha256 != hashlib.sha256(parsed.stored_bytes).hexdigest():
-            stored = self.new_bytes.get(known.sop_instance_uid) or blob_read(known.sha256)
+            stored = self.new_bytes.get(known.sop_instance_uid) or _blob_or_nothing(known.sha256)
             if not _same_content(stored, parsed.stored_bytes):
                 raise IngestConflict(
                     f"conflict: SOP Instance UID {parsed.sop_instance_uid} is stored already with "

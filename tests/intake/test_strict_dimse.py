@@ -136,6 +136,7 @@ def test_other_content_under_a_stored_uid_gets_a_warning_and_the_stored_one_stay
     answers = scu_store(server, original, original, edited_ct())
 
     assert [status for status, _ in answers] == [0x0000, 0x0000, 0xB006]
+    wait_for_report(Study.objects.get(), ReportStatus.QUEUED)  # the SCP is done writing
     assert answers[2][1].startswith("conflict: SOP Instance UID")
     instance = Instance.objects.get()
     assert pydicom.dcmread(image_storage().open(instance.storage_name)).PatientName == "CompressedSamples^CT1"
@@ -203,3 +204,4 @@ def test_the_scp_accepts_the_retired_ultrasound_image_storage(server, tmp_path):
 
     assert status.Status == 0x0000
     assert Instance.objects.get().sop_class_uid == retired
+    wait_for_report(Study.objects.get(), ReportStatus.QUEUED)  # the SCP is done writing
