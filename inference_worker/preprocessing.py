@@ -144,7 +144,7 @@ def model_image(instance: Instance, modality: str) -> tuple[Image.Image, dict]:
 
 def representative_instance(study: Study) -> Instance:
     """The image to draft from: a frontal radiograph, else the middle slice of the largest series."""
-    instances = list(Instance.objects.filter(series__study=study).select_related("series"))
+    instances = list(Instance.objects.filter(series__study=study, is_image=True).select_related("series"))
     if not instances:
         raise ValueError("the study has no images")
     frontal = [i for i in instances if i.view_position.upper() in {"PA", "AP"}]

@@ -49,6 +49,7 @@ OUT_OF_RESOURCES = 0xA700
 DOES_NOT_MATCH = 0xA900  # also used when an instance belongs to another study than the target
 CANNOT_UNDERSTAND = 0xC000
 PROCESSING_FAILURE = 0x0110
+DUPLICATE_SOP_INSTANCE = 0x0111  # stored already with other content (PS3.7 C.4.2.1.10)
 SOP_CLASS_NOT_SUPPORTED = 0x0122
 
 

@@ -53,22 +53,35 @@ def _value(element: DataElement) -> str:
     return _truncated(str(value))
 
 
+def _unreadable(tag: str, exc: Exception, depth: int) -> HeaderRow:
+    return HeaderRow(tag, "(cannot be read)", "", "", _truncated(str(exc) or type(exc).__name__), depth)
+
+
 def _rows(ds: Dataset, depth: int) -> list[HeaderRow]:
+    """Each element as a row; one that cannot be read says so and the rest are still shown."""
     rows: list[HeaderRow] = []
-    for element in ds:
-        if not _shown(element):
-            continue
-        tag = f"({element.tag.group:04X},{element.tag.element:04X})"
-        if element.VR == "SQ":
-            items = element.value or []
-            rows.append(HeaderRow(tag, element.name, element.keyword, "SQ", f"{len(items)} item(s)", depth))
-            for number, item in enumerate(items[:ITEM_LIMIT], start=1):
-                rows.append(HeaderRow("", f"Item {number}", "", "", "", depth + 1))
-                rows += _rows(item, depth + 2)
-            if len(items) > ITEM_LIMIT:
-                rows.append(HeaderRow("", f"… {len(items) - ITEM_LIMIT} more items", "", "", "", depth + 1))
-        else:
-            rows.append(HeaderRow(tag, element.name, element.keyword, element.VR, _value(element), depth))
+    for key in list(ds.keys()):
+        tag = f"({key.group:04X},{key.element:04X})"
+        try:
+            element = ds[key]
+            if not _shown(element):
+                continue
+            rows += _element_rows(element, tag, depth)
+        except Exception as exc:  # a stored file from before ingest was strict, or a corrupt value
+            rows.append(_unreadable(tag, exc, depth))
+    return rows
+
+
+def _element_rows(element: DataElement, tag: str, depth: int) -> list[HeaderRow]:
+    if element.VR != "SQ":
+        return [HeaderRow(tag, element.name, element.keyword, element.VR, _value(element), depth)]
+    items = element.value or []
+    rows = [HeaderRow(tag, element.name, element.keyword, "SQ", f"{len(items)} item(s)", depth)]
+    for number, item in enumerate(items[:ITEM_LIMIT], start=1):
+        rows.append(HeaderRow("", f"Item {number}", "", "", "", depth + 1))
+        rows += _rows(item, depth + 2)
+    if len(items) > ITEM_LIMIT:
+        rows.append(HeaderRow("", f"… {len(items) - ITEM_LIMIT} more items", "", "", "", depth + 1))
     return rows
 
 
@@ -76,5 +89,12 @@ def instance_header(*, instance: Instance) -> list[HeaderRow]:
     """The file meta and data set attributes, in tag order; empty for a PNG or JPEG."""
     if instance.content_type != Instance.DICOM:
         return []
-    ds = pydicom.dcmread(io.BytesIO(blob_read(instance.sha256)), stop_before_pixels=True)
+    data = blob_read(instance.sha256)
+    try:
+        ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
+    except Exception as exc:  # what a lenient read gets, then why the rest is missing
+        try:
+            ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True, force=True)
+        except Exception:
+            return [_unreadable("", exc, 0)]
     return _rows(ds.file_meta, 0) + _rows(ds, 0)

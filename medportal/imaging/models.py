@@ -89,6 +89,10 @@ class Instance(models.Model):
     CONTENT_TYPES = [(DICOM, "DICOM"), (PNG, "PNG"), (JPEG, "JPEG")]
 
     sop_instance_uid = models.CharField(max_length=64, unique=True)
+    sop_class_uid = models.CharField(max_length=64, blank=True)
+    # An image is shown in the viewer and drafted from; any other stored object (a structured
+    # report, a presentation state, a PDF, an RT plan, a waveform) is listed on the study page.
+    is_image = models.BooleanField(default=True)
     series = models.ForeignKey(Series, on_delete=models.CASCADE, related_name="instances")
     content_type = models.CharField(max_length=32, choices=CONTENT_TYPES)
     sha256 = models.CharField(max_length=64, db_index=True)
@@ -107,6 +111,16 @@ class Instance(models.Model):
 
     def __str__(self) -> str:
         return self.sop_instance_uid
+
+    @property
+    def sop_class_name(self) -> str:
+        """The SOP class as people call it ("Comprehensive SR Storage"), else its UID."""
+        from pydicom.uid import UID
+
+        name = UID(self.sop_class_uid).name if self.sop_class_uid else ""
+        if name and name != self.sop_class_uid:
+            return name
+        return self.sop_class_uid or self.get_content_type_display()
 
     @property
     def storage_name(self) -> str:

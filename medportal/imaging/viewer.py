@@ -160,6 +160,8 @@ class StudyViewer:
     current: SeriesView | None
     position: int  # index into current.slices
     window: Window | None  # requested in the page's URL, else None (the header's)
+    # Stored objects that are not images (reports, presentation states, PDFs, RT, waveforms).
+    others: list[Instance] = field(default_factory=list)
 
     @property
     def instance_id(self) -> int | None:
@@ -222,7 +224,13 @@ def _header_window(instance: Instance) -> Window | None:
     range of its pixels (what the default rendering stretches to grey)."""
     if instance.content_type != Instance.DICOM:
         return None
-    ds = pydicom.dcmread(io.BytesIO(blob_read(instance.sha256)))
+    try:
+        return _dicom_window(pydicom.dcmread(io.BytesIO(blob_read(instance.sha256))))
+    except Exception:  # a file stored before ingest was strict: the page still shows the study
+        return None
+
+
+def _dicom_window(ds) -> Window | None:
     if int(ds.get("SamplesPerPixel", 1)) != 1:
         return None
     center, width = ds.get("WindowCenter"), ds.get("WindowWidth")
@@ -248,7 +256,11 @@ def study_viewer(
     instances = Instance.objects.filter(series__study=study).select_related("series")
     by_series: dict[int, SeriesView] = {}
     first: dict[int, Instance] = {}
+    others = []
     for instance in instances.order_by("series__series_number", "series_id", "instance_number", "id"):
+        if not instance.is_image:
+            others.append(instance)
+            continue
         view = by_series.get(instance.series_id)
         if view is None:
             view = by_series[instance.series_id] = SeriesView(instance.series, [], None)
@@ -261,4 +273,6 @@ def study_viewer(
     current = by_series.get(series_id) if series_id is not None else None
     current = current or next(iter(by_series.values()), None)
     position = min(max(position, 0), len(current.slices) - 1) if current else 0
-    return StudyViewer(series=list(by_series.values()), current=current, position=position, window=window)
+    return StudyViewer(
+        series=list(by_series.values()), current=current, position=position, window=window, others=others
+    )

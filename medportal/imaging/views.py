@@ -47,6 +47,8 @@ def instance_image(request: HttpRequest, instance_id: int) -> HttpResponse:
         frame = int(request.GET.get("frame", 0))
     except ValueError:
         raise Http404("no such frame") from None
+    if not instance.is_image:
+        raise Http404("this object is not an image")
     if not 0 <= frame < instance.number_of_frames:
         raise Http404("no such frame")
     try:
@@ -60,13 +62,17 @@ def instance_image(request: HttpRequest, instance_id: int) -> HttpResponse:
         response = HttpResponseNotModified()
     else:
         window = params.window
-        png = instance_render_png(
-            instance=instance,
-            frame=frame,
-            center=window.center if window else None,
-            width=window.width if window else None,
-            size=params.size,
-        )
+        try:
+            png = instance_render_png(
+                instance=instance,
+                frame=frame,
+                center=window.center if window else None,
+                width=window.width if window else None,
+                size=params.size,
+            )
+        except Exception as exc:  # stored before ingest was strict: say why, never a 500
+            reason = f"This image cannot be shown: {exc}"[:300]
+            return HttpResponse(reason, status=422, content_type="text/plain; charset=utf-8")
         response = HttpResponse(png, content_type="image/png")
     response["ETag"] = etag
     # Patient images stay out of shared caches.

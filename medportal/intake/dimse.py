@@ -1,9 +1,20 @@
 """DICOM C-STORE SCP: what a modality or PACS sends over DIMSE enters like an upload.
 
-Each received instance is re-encoded as a Part-10 file (the peer's data set bytes behind a
-file meta header) and goes through ``studies_receive`` with source "dimse": the same
-validation, storage, rows and audit as an upload. The peer gets status 0x0000 when the
-instance is stored (or was already), else a failure status with the reason as ErrorComment.
+Each received instance (the peer's data set bytes behind a file meta header) is parsed once,
+in the association's own thread, and handed parsed to ``study_ingest`` with source "dimse":
+the same validation, storage, rows and audit as an upload; a new study gets its report in the
+same transaction.
+
+Writing is grouped. One committer thread writes what every association has received: each
+commit takes the instances waiting (at most ``COMMIT_INSTANCES``), and while several
+associations are sending it waits up to ``COMMIT_WAIT_MS`` for one instance of each, so that
+they share one transaction. A peer sends its next instance only when it has the answer to the
+last, so one association's instances are committed one by one, at once; the peer gets its
+answer only once its instance is committed (0x0000 when stored or stored already, a failure
+status with the reason as ErrorComment when refused, warning 0xB006 when another instance with
+this SOP Instance UID is stored already with other content). An association cut off halfway
+leaves every acknowledged instance stored and nothing of the one in flight but, at most, an
+unreferenced blob.
 
 Who stores? A DIMSE peer has no MedPortal login, so every C-STORE acts as the service
 user "dimse" (technologist group: it may upload and nothing else; it has no password and
@@ -11,15 +22,18 @@ cannot log in). The audit trail names it, and the calling AE title is kept as ea
 instance's original name.
 
 The AI draft of a study that arrives by DIMSE is requested once the association that
-brought it ends, so it is drafted from the whole study rather than its first instance.
+brought it ends, so it is drafted from the whole study rather than its first instance; a study
+that holds no image yet (a dose report sent first) waits for its images.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import socket
 import threading
-from concurrent.futures import ThreadPoolExecutor
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,20 +41,21 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import Group
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, connection, transaction
+from pydicom._uid_dict import UID_dictionary
 from pydicom.dataset import Dataset
 from pydicom.pixels import get_decoder
 from pydicom.uid import UID, AllTransferSyntaxes
 from pynetdicom import AE, AllStoragePresentationContexts, evt
-from pynetdicom.sop_class import Verification
+from pynetdicom.service_class import StorageServiceClass
+from pynetdicom.sop_class import Verification, register_uid
 from pynetdicom.transport import ThreadedAssociationServer
 
 from medportal.access.roles import Role
-from medportal.imaging.ingest import IncomingFile, IngestError
-from medportal.intake.receive import studies_receive
+from medportal.imaging.ingest import IncomingFile, IngestError, parse_file, study_ingest
 from medportal.reporting.lifecycle import ReportError
 from medportal.reporting.models import Report, ReportStatus
-from medportal.reporting.services.drafts import study_open_report
+from medportal.reporting.services.drafts import report_for_study, study_open_report
 
 logger = logging.getLogger(__name__)
 
@@ -49,8 +64,11 @@ SERVICE_USERNAME = "dimse"
 SUCCESS = 0x0000
 OUT_OF_RESOURCES = 0xA700
 CANNOT_UNDERSTAND = 0xC000
-# Threads that do the database work (see StoreReceiver).
-INGEST_THREADS = 4
+ELEMENTS_DISCARDED = 0xB006  # a warning: what was sent is not kept (the stored instance is)
+# A commit takes at most this many instances; with several associations sending, it waits at
+# most this long for one instance of each.
+COMMIT_INSTANCES = 64
+COMMIT_WAIT_MS = 20
 
 
 def dimse_service_user() -> AbstractBaseUser:
@@ -77,6 +95,21 @@ def decodable_transfer_syntaxes() -> list[UID]:
     return found
 
 
+def storage_sop_classes() -> list[str]:
+    """Every storage SOP class: pynetdicom's current ones and the retired ones modalities still
+    send (the retired ultrasound and nuclear medicine image storage above all), from pydicom's
+    UID dictionary (1.2.840.10008.5.1.4.1.1.x, "... Storage")."""
+    current = [context.abstract_syntax for context in AllStoragePresentationContexts]
+    others = []
+    for uid, (name, kind, _, _, keyword) in UID_dictionary.items():
+        storage = kind == "SOP Class" and "Storage" in name and uid.startswith("1.2.840.10008.5.1.4.1.1.")
+        if storage and uid not in current and keyword.isidentifier():
+            # pynetdicom hands a C-STORE only to a service class it knows the UID of.
+            register_uid(uid, f"Medportal{keyword}", StorageServiceClass)
+            others.append(uid)
+    return [*current, *others]
+
+
 def _status(code: int, comment: str = "") -> Dataset:
     status = Dataset()
     status.Status = code
@@ -89,22 +122,114 @@ def _status(code: int, comment: str = "") -> Dataset:
 class _Association:
     """What the SCP keeps while an association lasts (its C-STOREs arrive one at a time)."""
 
-    user: Any = None  # the service user, looked up at the first store
-    report_ids: set[int] = field(default_factory=set)  # reports of the studies it sent
+    user: Any = None  # the service user, looked up at its first commit
+    study_uids: set[str] = field(default_factory=set)  # the studies it sent instances of
+
+
+@dataclass
+class _Pending:
+    """One received instance on its way to a commit; ``done`` gets its (status, comment)."""
+
+    incoming: IncomingFile
+    association: _Association
+    study_uid: str
+    done: Future = field(default_factory=Future)
+
+
+class _Committer:
+    """The one thread that writes received instances, a group per transaction.
+
+    Django opens a database connection per thread, so one long-lived writer also keeps one
+    connection, where pynetdicom's thread per association would leave one behind each.
+    """
+
+    def __init__(self, active: Any):
+        self._queue: queue.SimpleQueue[_Pending] = queue.SimpleQueue()
+        self._active = active  # how many associations are open now
+        threading.Thread(target=self._run, name="dimse-commit", daemon=True).start()
+
+    def submit(self, pending: _Pending) -> tuple[int, str]:
+        self._queue.put(pending)
+        return pending.done.result()
+
+    def _run(self) -> None:
+        while True:
+            group = [self._queue.get()]
+            deadline = time.monotonic() + COMMIT_WAIT_MS / 1000
+            while len(group) < min(COMMIT_INSTANCES, max(self._active(), 1)):
+                try:
+                    group.append(self._queue.get(timeout=max(deadline - time.monotonic(), 0)))
+                except queue.Empty:
+                    break
+            while len(group) < COMMIT_INSTANCES:  # whatever else is waiting already
+                try:
+                    group.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            self._commit_waves(group)
+
+    def _commit_waves(self, group: list[_Pending]) -> None:
+        """Instances of one name (the same instance from two peers) go in separate commits, so
+        that each refusal is told to its own sender."""
+        while group:
+            names: set[str] = set()
+            wave, group_rest = [], []
+            for pending in group:
+                (group_rest if pending.incoming.name in names else wave).append(pending)
+                names.add(pending.incoming.name)
+            self._commit(wave)
+            group = group_rest
+
+    def _commit(self, wave: list[_Pending]) -> None:
+        """One transaction: the wave's rows, refusals and audit events, and the reports of new
+        studies; each sender is answered after it commits."""
+        try:
+            for pending in wave:
+                if pending.association.user is None:
+                    pending.association.user = dimse_service_user()
+            with transaction.atomic():
+                result, created = study_ingest(
+                    files=[pending.incoming for pending in wave],
+                    uploader=wave[0].association.user,
+                    source="dimse",
+                )
+                for study in created:  # drafted (when it has an image) once the association ends
+                    report_for_study(study=study)
+        except DatabaseError:
+            logger.exception("Storing %d instances failed", len(wave))
+            connection.close()  # a broken connection is opened afresh by the next commit
+            for pending in wave:
+                pending.done.set_result((OUT_OF_RESOURCES, "MedPortal could not store it now; send it again"))
+            return
+        except Exception as exc:  # never leave a peer waiting for an answer
+            logger.exception("Storing %d instances failed", len(wave))
+            for pending in wave:
+                pending.done.set_result((OUT_OF_RESOURCES, f"MedPortal could not store it: {exc}"))
+            return
+        refused = {rejection.name: rejection for rejection in result.rejected}
+        for pending in wave:
+            rejection = refused.get(pending.incoming.name)
+            if rejection is None:
+                pending.association.study_uids.add(pending.study_uid)
+                pending.done.set_result((SUCCESS, ""))
+            elif rejection.conflict:
+                pending.done.set_result((ELEMENTS_DISCARDED, rejection.reason))
+            else:
+                too_big = len(pending.incoming.data) > settings.MAX_UPLOAD_FILE_BYTES
+                code = OUT_OF_RESOURCES if too_big else CANNOT_UNDERSTAND
+                pending.done.set_result((code, rejection.reason))
 
 
 class StoreReceiver:
-    """The SCP's event handlers.
+    """The SCP's event handlers: each C-STORE is parsed in its association's thread, then
+    written by the committer; drafts are requested (in a thread of their own) when an
+    association ends."""
 
-    pynetdicom runs each association in a thread of its own, and Django opens a database
-    connection per thread that nothing would close when that thread ends. So the database
-    work runs in a small pool of long-lived threads, each keeping its one connection.
-    """
-
-    def __init__(self, *, threads: int = INGEST_THREADS):
-        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="dimse-ingest")
+    def __init__(self):
         self._lock = threading.Lock()
         self._associations: dict[int, _Association] = {}  # by id() of pynetdicom's Association
+        self._committer = _Committer(active=lambda: len(self._associations))
+        self._drafts = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dimse-draft")
 
     def handlers(self) -> list[tuple[Any, Any]]:
         return [
@@ -120,7 +245,14 @@ class StoreReceiver:
         with self._lock:
             association = self._associations.setdefault(id(event.assoc), _Association())
         name = f"C-STORE from {event.assoc.requestor.ae_title}: {event.request.AffectedSOPInstanceUID}"
-        code, comment = self._pool.submit(self._ingest, event.encoded_dataset(), name, association).result()
+        incoming = IncomingFile(name, event.encoded_dataset())
+        study_uid = ""
+        try:
+            incoming.parsed = parse_file(incoming)
+            study_uid = incoming.parsed.study["study_uid"]
+        except IngestError as exc:  # the committer audits the refusal with the others
+            incoming.refusal = str(exc)
+        code, comment = self._committer.submit(_Pending(incoming, association, study_uid))
         if code != SUCCESS:
             logger.warning("Refused %s: %s", name, comment)
         return _status(code, comment)
@@ -128,42 +260,25 @@ class StoreReceiver:
     def on_connection_closed(self, event: evt.Event) -> None:
         with self._lock:
             association = self._associations.pop(id(event.assoc), None)
-        if association and association.report_ids and settings.MEDPORTAL_AUTO_DRAFT:
-            self._pool.submit(self._draft, association.report_ids)
+        if association and association.study_uids and settings.MEDPORTAL_AUTO_DRAFT:
+            self._drafts.submit(self._draft, association.study_uids)
 
-    def _ingest(self, data: bytes, name: str, association: _Association) -> tuple[int, str]:
-        # A file over the size limit still goes through ingest (which audits the refusal).
-        refusal = OUT_OF_RESOURCES if len(data) > settings.MAX_UPLOAD_FILE_BYTES else CANNOT_UNDERSTAND
-        try:
-            if association.user is None:
-                association.user = dimse_service_user()
-            result, reports = studies_receive(
-                files=[IncomingFile(name, data)],
-                uploader=association.user,
-                auto_draft=False,  # requested when the association ends
-                source="dimse",
-            )
-        except IngestError as exc:
-            return refusal, str(exc)
-        except DatabaseError:
-            logger.exception("Storing %s failed", name)
-            connection.close()  # a broken connection is opened afresh by the next store
-            return OUT_OF_RESOURCES, "MedPortal could not store it now; send it again"
-        if result.rejected:
-            return refusal, result.rejected[0].reason
-        association.report_ids.update(report.pk for report in reports)
-        return SUCCESS, ""
-
-    def _draft(self, report_ids: set[int]) -> None:
+    def _draft(self, study_uids: set[str]) -> None:
+        """Draft each study the association brought that has an image and no draft yet."""
         try:
             user = dimse_service_user()
-            for report in Report.objects.filter(pk__in=report_ids, status=ReportStatus.RECEIVED):
+            reports = Report.objects.filter(
+                study__study_uid__in=study_uids,
+                status=ReportStatus.RECEIVED,
+                study__series__instances__is_image=True,
+            ).distinct()
+            for report in reports.select_related("study"):
                 try:
                     study_open_report(study=report.study, user=user, auto_draft=True)
                 except ReportError:  # someone requested it in the meantime
                     continue
         except Exception:  # in a pool thread nobody would see it otherwise
-            logger.exception("Requesting drafts for reports %s failed", sorted(report_ids))
+            logger.exception("Requesting drafts for studies %s failed", sorted(study_uids))
             connection.close()
 
 
@@ -198,14 +313,14 @@ def dimse_server_start(
     """Start the C-STORE SCP in background threads; stop it with ``server.shutdown()``.
 
     Peers must call it by ``ae_title``; it answers C-ECHO and accepts every storage SOP
-    class in every transfer syntax this installation decodes. ``low_latency=False`` leaves
-    the sockets as the OS makes them (to measure the difference).
+    class (retired ones too) in every transfer syntax this installation decodes.
+    ``low_latency=False`` leaves the sockets as the OS makes them (to measure the difference).
     """
     ae = AE(ae_title=ae_title)
     ae.require_called_aet = True
     transfer_syntaxes = decodable_transfer_syntaxes()
-    for context in AllStoragePresentationContexts:
-        ae.add_supported_context(context.abstract_syntax, transfer_syntaxes)
+    for sop_class in storage_sop_classes():
+        ae.add_supported_context(sop_class, transfer_syntaxes)
     ae.add_supported_context(Verification)
     receiver = StoreReceiver()
     server = ae.make_server(

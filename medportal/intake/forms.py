@@ -5,6 +5,13 @@ from django.core.exceptions import ValidationError
 
 from medportal.imaging.ingest import IMAGE_MODALITIES
 from medportal.imaging.models import Priority
+from medportal.intake.pictures import (
+    BODY_PARTS,
+    PictureDetailsError,
+    PictureFields,
+    has_picture,
+    picture_details,
+)
 from medportal.reporting.forms import PRIORITY_CHOICES
 
 
@@ -58,17 +65,50 @@ class UploadForm(forms.Form):
         help_text="Optional. Left empty, the indication in the DICOM header is used where present.",
         max_length=4000,
     )
+    # A PNG or JPEG has no header: these say what it would (required for a picture; see pictures.py).
     image_modality = forms.ChoiceField(
         label="Modality of a PNG/JPEG",
-        choices=list(IMAGE_MODALITIES.items()),
-        initial="DX",
+        choices=[("", "Choose…"), *IMAGE_MODALITIES.items()],
         required=False,
     )
+    body_part = forms.CharField(
+        label="Body part of a PNG/JPEG",
+        max_length=64,
+        required=False,
+        widget=forms.TextInput(attrs={"list": "body-parts", "autocomplete": "off"}),
+        help_text="Pick one or type another (e.g. LEFT KNEE).",
+    )
+    patient_name = forms.CharField(label="Patient's name (PNG/JPEG)", max_length=200, required=False)
+    patient_id = forms.CharField(
+        label="MRN (PNG/JPEG)",
+        max_length=64,
+        required=False,
+        help_text="Left blank, MedPortal makes one up, marked NOMRN-.",
+    )
+    accession_number = forms.CharField(label="Accession number (PNG/JPEG)", max_length=64, required=False)
+
+    body_parts = BODY_PARTS
 
     def clean(self):
         cleaned = super().clean()
         if not cleaned.get("files") and not cleaned.get("folder") and "files" not in self.errors:
             self.add_error("files", "Choose at least one file to upload.")
+        cleaned["picture"] = None
+        uploaded = [*(cleaned.get("files") or []), *(cleaned.get("folder") or [])]
+        if has_picture([(f.name, _head(f)) for f in uploaded]):
+            try:
+                cleaned["picture"] = picture_details(
+                    PictureFields(
+                        modality=cleaned.get("image_modality") or "",
+                        body_part=cleaned.get("body_part") or "",
+                        patient_name=cleaned.get("patient_name") or "",
+                        patient_id=cleaned.get("patient_id") or "",
+                        accession_number=cleaned.get("accession_number") or "",
+                    )
+                )
+            except PictureDetailsError as exc:
+                for field, message in exc.errors.items():
+                    self.add_error("image_modality" if field == "modality" else field, message)
         return cleaned
 
     def uploaded_files(self) -> list:
@@ -83,3 +123,11 @@ class UploadForm(forms.Form):
 
     def clean_priority(self) -> Priority | None:
         return Priority.from_name(self.cleaned_data["priority"])
+
+
+def _head(uploaded) -> bytes:
+    """An uploaded file's first bytes (enough to tell a picture from DICOM), leaving it unread."""
+    uploaded.seek(0)
+    head = uploaded.read(8)
+    uploaded.seek(0)
+    return head

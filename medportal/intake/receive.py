@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from medportal.imaging.ingest import IncomingFile, IngestResult, study_ingest
+from medportal.imaging.ingest import IncomingFile, IngestResult, PictureDetails, study_ingest
 from medportal.imaging.models import Priority
 from medportal.intake.archive import archives_unpack
 from medportal.reporting.models import Report
@@ -17,6 +17,7 @@ def studies_receive(
     uploader,
     indication: str = "",
     image_modality: str = "DX",
+    picture: PictureDetails | None = None,
     priority: Priority | None = None,
     auto_draft: bool | None = None,
     request=None,
@@ -26,24 +27,25 @@ def studies_receive(
     """Returns the ingest result and the report of every study the files belong to.
 
     Zip files among ``files`` are unpacked first (``unpack_archives``); each member is ingested
-    as a file of its own.
+    as a file of its own. Only a study with an image is drafted: one that so far holds only a dose
+    report or a presentation state waits for its images (and is drafted when they arrive).
     """
     if unpack_archives:
         files = archives_unpack(files=files)
-    result, created = study_ingest(
+    result, _ = study_ingest(
         files=files,
         uploader=uploader,
         indication=indication,
         image_modality=image_modality,
+        picture=picture,
         priority=priority,
         request=request,
         source=source,
     )
     draft = settings.MEDPORTAL_AUTO_DRAFT if auto_draft is None else auto_draft
-    created_ids = {study.pk for study in created}
     reports = [
         study_open_report(study=study, user=uploader, auto_draft=draft, request=request)
-        if study.pk in created_ids
+        if study.pk in result.first_images
         else report_for_study(study=study)
         for study in result.studies
     ]

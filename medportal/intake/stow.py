@@ -1,10 +1,11 @@
 """STOW-RS (PS3.18 10.5): instances stored over DICOMweb go in like any upload.
 
-Each part of the multipart/related request becomes one file for
-``studies_receive``, so it is validated, stored and audited by the one ingest
-path and a new study gets its report (and draft) as an uploaded one does. The
-request is read part by part and ingested in batches, so a whole study is never
-in memory at once.
+Each part of the multipart/related request is parsed once (``parse_file``) and handed, parsed,
+to ``studies_receive``, so it is validated, stored and audited by the one ingest path and a new
+study gets its report (and draft) as an uploaded one does. The request is read part by part and
+ingested in batches, so a whole study is never in memory at once. An instance whose SOP Instance
+UID is stored already with other content fails with Failure Reason 0x0111 (Duplicate SOP
+Instance) and the reason; the same instance again is stored (idempotent).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from medportal.imaging import dicomweb_json as dj
 from medportal.imaging.auditing import study_audit
 from medportal.imaging.dicomweb import url_for
 from medportal.imaging.dicomweb_query import UrlFor
-from medportal.imaging.ingest import IncomingFile, uid_acceptable
+from medportal.imaging.ingest import IncomingFile, IngestError, parse_file, uid_acceptable
 from medportal.imaging.models import Study
 from medportal.imaging.multipart import MultipartError, Part, media_type, parts_read
 from medportal.intake.receive import studies_receive
@@ -54,14 +55,15 @@ class StoreOutcome:
     studies: dict[str, Study] = field(default_factory=dict)  # by Study Instance UID
     instances_per_study: dict[str, int] = field(default_factory=dict)
     new_studies: set[str] = field(default_factory=set)  # created by this request
+    first_images: set[int] = field(default_factory=set)  # studies to draft (by pk): see IngestResult
 
 
 _UIDS = ["SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID"]
 
 
 def _identify(data: bytes) -> list[str]:
-    """The UIDs of ``_UIDS``, for the response and the target check; blanks when unreadable
-    or not a valid UID (ingest refuses those; a NUL byte must not reach a database query)."""
+    """The UIDs of ``_UIDS`` of a refused part, for the response, read leniently; blanks when
+    unreadable or not a valid UID (a NUL byte must not reach a database query)."""
     try:
         ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True, specific_tags=_UIDS)
         # Values convert lazily: a corrupt element fails here, not at dcmread.
@@ -92,8 +94,21 @@ def _received(part: Part, index: int, *, target_study: str | None) -> _Received:
     if part.data[128:132] != b"DICM":
         # Uploads may be PNG or JPEG; over DICOMweb only DICOM Part-10 files are taken.
         return refused("not a DICOM Part-10 file (no DICM marker)", dj.CANNOT_UNDERSTAND)
-    received = _Received(label, IncomingFile(label, part.data), *_identify(part.data))
-    if target_study and received.study_uid and received.study_uid != target_study:
+    try:  # parsed here once: ingest takes the parsed file as it is
+        parsed = parse_file(IncomingFile(label, part.data))
+    except IngestError as exc:
+        received = _Received(label, IncomingFile(label, b"", refusal=str(exc)), *_identify(part.data))
+        received.reason_code = _reason_code(str(exc))
+        return received
+    received = _Received(
+        label,
+        IncomingFile(label, part.data, parsed=parsed),
+        parsed.instance["sop_class_uid"],
+        parsed.sop_instance_uid,
+        parsed.study["study_uid"],
+        parsed.series["series_uid"],
+    )
+    if target_study and received.study_uid != target_study:
         received.incoming = IncomingFile(
             label, b"", refusal=f"the instance belongs to study {received.study_uid}, not {target_study}"
         )
@@ -101,13 +116,9 @@ def _received(part: Part, index: int, *, target_study: str | None) -> _Received:
     return received
 
 
-def _reason_code(received: _Received, reason: str) -> int:
-    if received.incoming.refusal:
-        return received.reason_code
+def _reason_code(reason: str) -> int:
     if reason.startswith("the file is") and "limit" in reason:
         return dj.OUT_OF_RESOURCES
-    if reason.startswith("DICOM file has no image"):
-        return dj.SOP_CLASS_NOT_SUPPORTED
     return dj.CANNOT_UNDERSTAND
 
 
@@ -126,16 +137,20 @@ def _ingest(
         unpack_archives=False,
         auto_draft=False,  # drafted once every batch is in, not from the first batch's slices
     )
-    reasons = {rejection.name: rejection.reason for rejection in result.rejected}
+    rejections = {rejection.name: rejection for rejection in result.rejected}
+    outcome.first_images |= result.first_images
     for study in result.studies:
         outcome.studies[study.study_uid] = study
     for received in batch:
-        if received.label in reasons:
-            reason = reasons[received.label]
+        if received.label in rejections:
+            rejection = rejections[received.label]
+            code = received.reason_code
+            if rejection.conflict:
+                code = dj.DUPLICATE_SOP_INSTANCE
+            elif not received.incoming.refusal:
+                code = _reason_code(rejection.reason)
             outcome.failed.append(
-                dj.FailedPart(
-                    received.sop_class_uid, received.sop_instance_uid, _reason_code(received, reason), reason
-                )
+                dj.FailedPart(received.sop_class_uid, received.sop_instance_uid, code, rejection.reason)
             )
             continue
         outcome.stored.append(
@@ -181,13 +196,15 @@ def instances_store(
         )
     if batch:
         _ingest(batch, uploader=uploader, request=request, outcome=outcome, url=url)
-    for study_uid in sorted(outcome.new_studies & outcome.studies.keys()):
-        study_open_report(
-            study=outcome.studies[study_uid],
-            user=uploader,
-            auto_draft=settings.MEDPORTAL_AUTO_DRAFT,
-            request=request,
-        )
+    for study_uid in sorted(outcome.studies):
+        study = outcome.studies[study_uid]
+        if study_uid in outcome.new_studies or study.pk in outcome.first_images:
+            study_open_report(
+                study=study,
+                user=uploader,
+                auto_draft=settings.MEDPORTAL_AUTO_DRAFT and study.pk in outcome.first_images,
+                request=request,
+            )
     for study_uid, count in outcome.instances_per_study.items():
         study = outcome.studies.get(study_uid)
         if study is None:  # a header read here differently than ingest read it; ingest audited it

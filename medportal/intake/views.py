@@ -30,7 +30,7 @@ def upload(request: HttpRequest) -> HttpResponse:
                 files=files,
                 uploader=request.user,
                 indication=form.cleaned_data["indication"],
-                image_modality=form.cleaned_data["image_modality"] or "DX",
+                picture=form.cleaned_data["picture"],
                 priority=form.cleaned_data["priority"],
                 request=request,
             )

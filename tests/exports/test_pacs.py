@@ -4,6 +4,7 @@ they take images only)."""
 
 from __future__ import annotations
 
+import io
 import socket
 import subprocess
 import time
@@ -13,9 +14,14 @@ import pydicom
 import pytest
 from django.contrib.messages import get_messages
 from django.urls import reverse
+from pydicom.uid import generate_uid
 
 from medportal.accounts.models import ApiToken
 from medportal.audit.models import Action, AuditEvent, EventType, Outcome
+from medportal.exports.content import signed_report as signed_content
+from medportal.exports.dicom_sr import sr_uids
+from medportal.imaging.ingest import IncomingFile, study_ingest
+from tests.conftest import dicom_path
 from tests.e2e.conftest import free_port
 from tests.exports.conftest import CT_STUDY_UID, FINDINGS, received_report, signed
 from tests.exports.stow_receiver import start_stow_receiver
@@ -166,16 +172,21 @@ def medportal_pacs(dicomweb_server, transactional_db, settings, rita):
 
 def test_a_pacs_that_refuses_the_sr_gives_its_reason(client, rita, medportal_pacs):
     report = signed(received_report(rita), rita)
+    # The receiving MedPortal holds other content under the SR's SOP Instance UID already.
+    _, sop_uid = sr_uids(signed_content(report))
+    other = pydicom.dcmread(dicom_path("CT_small.dcm"))
+    other.StudyInstanceUID, other.SeriesInstanceUID = generate_uid(), generate_uid()
+    other.SOPInstanceUID = other.file_meta.MediaStorageSOPInstanceUID = sop_uid
+    out = io.BytesIO()
+    other.save_as(out, enforce_file_format=True)
+    study_ingest(files=[IncomingFile("other.dcm", out.getvalue())], uploader=rita)
 
     response = send(client, rita, report)
 
     assert response.status_code == 502
     page = response.content.decode()
-    # 0x0122: SOP Class not supported, and the receiver's Error Comment.
-    assert (
-        "did not store the report (HTTP 409): failure reason 0x0122 (DICOM file has no image (no Pixel Data))"
-        in page
-    )
+    # 0x0111: Duplicate SOP Instance, and the receiver's Error Comment.
+    assert "did not store the report (HTTP 409): failure reason 0x0111 (conflict: SOP Instance UID" in page
     assert AuditEvent.objects.get(event_type=EventType.INSTANCES_STORED, object_type="report").outcome == (
         Outcome.SERIOUS_FAILURE
     )
@@ -184,9 +195,9 @@ def test_a_pacs_that_refuses_the_sr_gives_its_reason(client, rita, medportal_pac
 def test_a_dimse_pacs_that_refuses_the_sr_gives_its_status_and_comment(
     client, rita, transactional_db, settings, tmp_path
 ):
-    """MedPortal's own C-STORE SCP as the PACS: it takes images only, and says so."""
+    """MedPortal's own C-STORE SCP as the PACS, with a size limit the SR is over: it says so."""
     report = signed(received_report(rita), rita)
-    with running_scp(tmp_path / "pacs-images") as scp:
+    with running_scp(tmp_path / "pacs-images", MEDPORTAL_MAX_UPLOAD_FILE_BYTES="1000") as scp:
         settings.MEDPORTAL_PACS_HOST, settings.MEDPORTAL_PACS_PORT = "127.0.0.1", scp.port
         settings.MEDPORTAL_PACS_AE = AE_TITLE
 
@@ -194,6 +205,6 @@ def test_a_dimse_pacs_that_refuses_the_sr_gives_its_status_and_comment(
 
     assert response.status_code == 502
     assert (
-        f"The PACS (DICOM AE {AE_TITLE} at 127.0.0.1:{scp.port}) refused the report: status 0xC000"
-        " (DICOM file has no image (no Pixel Data))." in response.content.decode()
+        f"The PACS (DICOM AE {AE_TITLE} at 127.0.0.1:{scp.port}) refused the report: status 0xA700"
+        " (the file is " in response.content.decode()
     )

@@ -33,6 +33,7 @@ MR_SOP = "1.3.6.1.4.1.5962.1.1.4.1.1.20040826185059.5457"
 CT_IMAGE = "1.2.840.10008.5.1.4.1.1.2"
 MR_IMAGE = "1.2.840.10008.5.1.4.1.1.4"
 RT_PLAN_SOP = "1.2.777.777.77.7.7777.7777.20030903150023"
+RT_PLAN = "1.2.840.10008.5.1.4.1.1.481.5"
 
 # Failure Reason (0008,1197) values, PS3.18 Table I.2-2.
 CANNOT_UNDERSTAND, DOES_NOT_MATCH, OUT_OF_RESOURCES, SOP_CLASS_NOT_SUPPORTED = 0xC000, 0xA900, 0xA700, 0x0122
@@ -160,7 +161,7 @@ def test_bad_parts_are_listed_with_a_reason_and_only_good_ones_stored(server, te
         [
             encoded(dataset("CT_small.dcm")),
             dicom_bytes("MR_truncated.dcm"),
-            dicom_bytes("rtplan.dcm"),
+            dicom_bytes("rtplan.dcm"),  # not an image: stored all the same, as a PACS would
             b"Patient has a cough.\n",
             dicom_bytes("CT_small.dcm")[:128] + b"XXXX" + dicom_bytes("CT_small.dcm")[132:],
         ],
@@ -168,40 +169,43 @@ def test_bad_parts_are_listed_with_a_reason_and_only_good_ones_stored(server, te
 
     assert response.status_code == 202
     assert response.headers["Content-Type"] == "application/dicom+json"
-    assert stored(response.json()) == [(CT_IMAGE, CT_SOP)]
+    assert stored(response.json()) == [(CT_IMAGE, CT_SOP), (RT_PLAN, RT_PLAN_SOP)]
     # Each failure carries ingest's own reason (as audited), cut to Error Comment's 64 characters.
     refused = AuditEvent.objects.filter(event_type=EventType.IMPORT, outcome=Outcome.MINOR_FAILURE)
     reasons = [event.detail["reason"] for event in refused]
-    assert reasons[0].startswith("DICOM")  # ingest's reason for a cut file, whatever its words
-    assert reasons[1:] == [
-        "DICOM file has no image (no Pixel Data)",
+    assert reasons == [
+        "DICOM file is broken: the pixel data is cut short (8,130 of 8,192 bytes)",
         "not a DICOM Part-10 file (no DICM marker)",
         "not a DICOM Part-10 file (no DICM marker)",
     ]
     assert failures(response.json()) == [
         (MR_SOP, CANNOT_UNDERSTAND, reasons[0][:64]),
-        (RT_PLAN_SOP, SOP_CLASS_NOT_SUPPORTED, reasons[1]),
+        ("", CANNOT_UNDERSTAND, reasons[1]),
         ("", CANNOT_UNDERSTAND, reasons[2]),
-        ("", CANNOT_UNDERSTAND, reasons[3]),
     ]
     # Nothing of the bad parts was stored: no rows, no blobs.
-    assert list(Instance.objects.values_list("sop_instance_uid", flat=True)) == [CT_SOP]
-    assert Study.objects.get().study_uid == CT_STUDY
-    for name in ("MR_truncated.dcm", "rtplan.dcm"):
-        blob = hashlib.sha256(bytes(128) + dicom_bytes(name)[128:]).hexdigest()
-        assert not (server.image_store / storage_name_for(blob)).exists()
+    assert sorted(Instance.objects.values_list("sop_instance_uid", flat=True)) == sorted(
+        [CT_SOP, RT_PLAN_SOP]
+    )
+    assert not Instance.objects.get(sop_instance_uid=RT_PLAN_SOP).is_image
+    blob = hashlib.sha256(bytes(128) + dicom_bytes("MR_truncated.dcm")[128:]).hexdigest()
+    assert not (server.image_store / storage_name_for(blob)).exists()
     assert [(e.description, e.detail["name"], e.detail["source"]) for e in refused] == [
-        ("File refused", f"STOW-RS part {n}", "dicomweb") for n in (2, 3, 4, 5)
+        ("File refused", f"STOW-RS part {n}", "dicomweb") for n in (2, 4, 5)
     ]
 
 
 def test_when_nothing_can_be_stored_the_answer_is_409(server, technologist):
-    response = post(server, technologist, [dicom_bytes("rtplan.dcm")])
+    response = post(server, technologist, [dicom_bytes("MR_truncated.dcm")])
 
     assert response.status_code == 409
     assert stored(response.json()) == []
     assert failures(response.json()) == [
-        (RT_PLAN_SOP, SOP_CLASS_NOT_SUPPORTED, "DICOM file has no image (no Pixel Data)")
+        (
+            MR_SOP,
+            CANNOT_UNDERSTAND,
+            "DICOM file is broken: the pixel data is cut short (8,130 of 8,192 bytes)"[:64],
+        )
     ]
     assert not Study.objects.exists()
 

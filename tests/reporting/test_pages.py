@@ -118,7 +118,7 @@ def test_htmx_upload_of_only_a_bad_file_is_400_with_the_reason(tom, image_store)
 
     assert response.status_code == 400
     fragment = text_of(response)
-    assert "<strong>MR_truncated.dcm</strong>: DICOM pixel data is cut short" in fragment
+    assert "<strong>MR_truncated.dcm</strong>: DICOM file is broken: the pixel data is cut short" in fragment
     assert "Stored" not in fragment
     assert not Study.objects.exists()
     assert not image_store.exists() or not any(p.is_file() for p in image_store.rglob("*"))
@@ -140,7 +140,12 @@ def test_htmx_upload_of_the_same_study_again_says_it_was_already_here(tom):
 def test_a_png_is_uploaded_with_the_chosen_modality(tom):
     response = tom.post(
         reverse("upload"),
-        {"files": [upload("chest.png", png_bytes(), "image/png")], "image_modality": "CR"},
+        {
+            "files": [upload("chest.png", png_bytes(), "image/png")],
+            "image_modality": "CR",
+            "body_part": "chest",
+            "patient_name": "Ada Lovelace",
+        },
     )
 
     study = Study.objects.get()
