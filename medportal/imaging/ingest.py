@@ -312,7 +312,8 @@ def _parse_plain_image(incoming: IncomingFile, picture: PictureDetails, uids: _P
     except Exception as exc:  # PIL raises many types for broken images
         raise IngestError(f"image cannot be decoded: {exc}") from None
     modality = picture.modality
-    body_part = picture.body_part or ("CHEST" if modality in {"CR", "DX"} else "")
+    # Never assumed: a picture without one is stored without one, and not drafted until it is set.
+    body_part = picture.body_part
     label = IMAGE_MODALITIES[modality]
     kind = content_type.removeprefix("image/")
     uids.count += 1

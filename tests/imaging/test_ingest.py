@@ -164,8 +164,8 @@ def test_the_blob_is_named_by_its_hash_not_by_the_uploaded_name(technologist, im
 @pytest.mark.parametrize(
     ("fmt", "content_type", "modality", "description"),
     [
-        ("PNG", Instance.PNG, "CR", "Radiograph (CR) of chest (png)"),
-        ("JPEG", Instance.JPEG, "DX", "Radiograph (DX) of chest (jpeg)"),
+        ("PNG", Instance.PNG, "CR", "Radiograph (CR) (png)"),
+        ("JPEG", Instance.JPEG, "DX", "Radiograph (DX) (jpeg)"),
         ("PNG", Instance.PNG, "CT", "CT slice (png)"),
         ("JPEG", Instance.JPEG, "MR", "MR slice (jpeg)"),
     ],
