@@ -55,17 +55,31 @@ def env_list(name: str, default: list[str]) -> list[str]:
 
 DATA_DIR = Path(os.environ.get("MEDPORTAL_DATA_DIR", BASE_DIR / "data")).resolve()
 DEBUG = env_bool("DEBUG", False)
-SECRET_KEY = env_str("SECRET_KEY")
-if not SECRET_KEY:
-    # The embedded default keeps a generated key in the data folder.
-    key_file = DATA_DIR / "secret_key"
+
+
+def generated_secret(name: str) -> str:
+    """The embedded default: a random key kept in the data folder (mode 600), made on first use."""
+    key_file = DATA_DIR / name
     if not key_file.exists():
         from django.core.management.utils import get_random_secret_key
 
         DATA_DIR.mkdir(parents=True, exist_ok=True)
         key_file.write_text(get_random_secret_key())
         key_file.chmod(0o600)
-    SECRET_KEY = key_file.read_text().strip()
+    return key_file.read_text().strip()
+
+
+SECRET_KEY = env_str("SECRET_KEY") or generated_secret("secret_key")
+# The audit trail's chain key (HMAC-SHA256 of each event over the one before it). It lives
+# outside the database: whoever can write the audit table but lacks this key cannot recompute
+# the chain. Every process that writes audit events (web, workers, DIMSE) needs the same key.
+MEDPORTAL_AUDIT_KEY = env_str("MEDPORTAL_AUDIT_KEY") or generated_secret("audit_key")
+# Where the chain head is anchored outside the database (an append-only log of seq, hash, time),
+# and how often the interfaces worker's beat appends to it (medportal.audit.anchors).
+MEDPORTAL_AUDIT_ANCHOR_DIR = Path(
+    env_str("MEDPORTAL_AUDIT_ANCHOR_DIR") or DATA_DIR / "audit-anchors"
+).resolve()
+MEDPORTAL_AUDIT_ANCHOR_SECONDS = max(5, env_int("MEDPORTAL_AUDIT_ANCHOR_SECONDS", 60))
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
@@ -267,7 +281,13 @@ CELERY_BEAT_SCHEDULE = {
         "task": "medportal.hl7.sweep",
         "schedule": MEDPORTAL_HL7_SWEEP_SECONDS,
         "options": {"queue": MEDPORTAL_INTERFACES_QUEUE, "expires": MEDPORTAL_HL7_SWEEP_SECONDS},
-    }
+    },
+    # The audit chain's head, appended to the anchor log outside the database (medportal.audit.anchors).
+    "audit-anchor": {
+        "task": "medportal.audit.anchor",
+        "schedule": MEDPORTAL_AUDIT_ANCHOR_SECONDS,
+        "options": {"queue": MEDPORTAL_INTERFACES_QUEUE, "expires": MEDPORTAL_AUDIT_ANCHOR_SECONDS},
+    },
 }
 
 # The model: "google/medgemma-4b-it" (hub or cache, needs HF_TOKEN and the

@@ -6,12 +6,24 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Group, User
+from django.db import connection
 from pydicom.data import get_testdata_file
 
 from medportal.access.roles import Role
 from medportal.accounts.models import ApiToken
 
 PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """The test database as migrated, except that the audit table's TRUNCATE guard is off:
+    Django empties the database after each transactional test with TRUNCATE. The guard itself
+    is tested with it switched on (tests/audit/test_tamper_evidence.py)."""
+    with django_db_blocker.unblock():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("ALTER TABLE audit_auditevent DISABLE TRIGGER audit_no_truncate")
 
 
 def make_user(username: str, *roles: Role, superuser: bool = False) -> User:
