@@ -118,12 +118,19 @@ def audit_record(
         detail=detail or {},
         keyed=True,
     )
+    return audit_event_append(event)
+
+
+def audit_event_append(event, *, model=AuditEvent):
+    """Give ``event`` the next seq and its keyed hash, and insert it. ``model``: a migration's
+    historical AuditEvent, for events a migration writes."""
     with transaction.atomic():
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK_KEY])
         # SQLite serialises writers already (IMMEDIATE transactions).
-        last = AuditEvent.objects.order_by("-seq").values_list("seq", "hash").first()
+        last = model.objects.order_by("-seq").values_list("seq", "hash").first()
+        event.keyed = True
         event.seq, event.previous_hash = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
         event.hash = chain_hash(event.previous_hash, event)
         event.save(force_insert=True)
