@@ -12,6 +12,8 @@ from django.conf import settings
 from inference_worker.engines.base import Engine
 from inference_worker.preprocessing import model_image, representative_instance
 from inference_worker.prompts import prompt_for
+from medportal.audit.models import Action, EventType
+from medportal.imaging.auditing import study_audit
 from medportal.reporting.models import Report
 from medportal.reporting.report_templates.library import template_for_study, template_sections
 from medportal.reporting.services import drafts
@@ -119,9 +121,20 @@ def _draft(
     try:
         if engine is None:
             raise load_error or RuntimeError("no engine")
-        report = Report.objects.select_related("study").get(pk=report_id)
+        report = Report.objects.select_related("study__patient").get(pk=report_id)
         study = report.study
         instance = representative_instance(study)
+        # The worker reads the patient's study (indication, an image) for the prompt: audited
+        # as the worker process (medportal.audit.actors).
+        study_audit(
+            study,
+            "Study read for an AI draft",
+            event_type=EventType.INSTANCES_ACCESSED,
+            action=Action.READ,
+            object_type="instance",
+            object_id=instance.pk,
+            detail={"report": report_id, "attempt": attempt, "claim": claim.number},
+        )
         modality = instance.series.modality or study.modality
         template = template_for_study(modality=modality, body_part=study.body_part)
         sections = template_sections(template)
