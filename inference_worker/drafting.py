@@ -9,6 +9,7 @@ from contextlib import AbstractContextManager, nullcontext
 
 from django.conf import settings
 
+from inference_worker import leases
 from inference_worker.engines.base import Engine
 from inference_worker.preprocessing import model_image, representative_instance
 from inference_worker.prompts import prompt_for
@@ -118,6 +119,7 @@ def _draft(
         publisher.state_changed(report_id=report_id)
         return "skipped"
     publisher.state_changed(report_id=report_id)
+    leases.hold(claim)  # renewed while this process lives
     try:
         if engine is None:
             raise load_error or RuntimeError("no engine")
@@ -194,4 +196,5 @@ def _draft(
         )
         return "failed"
     finally:
+        leases.release(claim)
         publisher.state_changed(report_id=report_id)

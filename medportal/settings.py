@@ -314,6 +314,16 @@ MEDPORTAL_MAX_NEW_TOKENS = env_int("MEDPORTAL_MAX_NEW_TOKENS", 512)
 MEDPORTAL_AUTO_DRAFT = env_bool("MEDPORTAL_AUTO_DRAFT", True)
 MEDPORTAL_STREAM_INTERVAL_MS = env_int("MEDPORTAL_STREAM_INTERVAL_MS", 50)
 MEDPORTAL_SAVE_INTERVAL_MS = env_int("MEDPORTAL_SAVE_INTERVAL_MS", 250)
+# A worker drafting a report holds a lease on it and renews it every third of this while it is
+# alive (medportal.reporting.services.leases); the sweep (the interfaces worker's beat, every
+# MEDPORTAL_DRAFT_SWEEP_SECONDS) sends a draft whose lease ran out to a worker again.
+MEDPORTAL_DRAFT_LEASE_SECONDS = max(3, env_int("MEDPORTAL_DRAFT_LEASE_SECONDS", 30))
+MEDPORTAL_DRAFT_SWEEP_SECONDS = max(1, env_int("MEDPORTAL_DRAFT_SWEEP_SECONDS", 15))
+CELERY_BEAT_SCHEDULE["draft-lease-sweep"] = {
+    "task": "medportal.reporting.draft_sweep",
+    "schedule": MEDPORTAL_DRAFT_SWEEP_SECONDS,
+    "options": {"queue": MEDPORTAL_INTERFACES_QUEUE, "expires": MEDPORTAL_DRAFT_SWEEP_SECONDS},
+}
 # Where a worker gets an instance's file (inference_worker.pixel_source): "storage", the image
 # store through Django's storage API (a volume or S3 shared with the web), or "wado", the
 # portal's own WADO-RS at MEDPORTAL_PORTAL_URL with a service account's token (manage.py

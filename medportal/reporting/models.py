@@ -65,6 +65,9 @@ class Report(models.Model):
     draft_queue = models.CharField(max_length=100, blank=True)
     draft_started_at = models.DateTimeField(null=True, blank=True)
     draft_finished_at = models.DateTimeField(null=True, blank=True)
+    # While drafting: until when the worker that claimed the draft is known to be alive (it
+    # renews this); past it, the sweep sends the draft to a worker again (services.leases).
+    draft_lease_until = models.DateTimeField(null=True, blank=True)
 
     signed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
