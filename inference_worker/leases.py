@@ -10,7 +10,7 @@ import logging
 import threading
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import connection
 
 from medportal.reporting.services import leases
 from medportal.reporting.services.drafts import DraftClaim
@@ -45,7 +45,8 @@ def _renew_forever() -> None:
         if not claims:
             continue
         try:
-            close_old_connections()
             leases.draft_leases_renew(claims=claims)
         except Exception:  # the database is away for a moment: try again next time
             logger.exception("could not renew the leases of %d drafts", len(claims))
+        finally:
+            connection.close()  # one short connection per renewal, none held in between
