@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from django.conf import settings
 from django.db import connection
@@ -37,9 +38,12 @@ def release(claim: DraftClaim) -> None:
 
 
 def _renew_forever() -> None:
-    interval = settings.MEDPORTAL_DRAFT_LEASE_SECONDS / 3
-    stop = threading.Event()
-    while not stop.wait(interval):
+    renewed = time.monotonic()
+    while True:
+        time.sleep(0.5)
+        if time.monotonic() - renewed < settings.MEDPORTAL_DRAFT_LEASE_SECONDS / 3:
+            continue
+        renewed = time.monotonic()
         with _lock:
             claims = list(_held)
         if not claims:
