@@ -90,3 +90,11 @@ def dicom_bytes(name: str) -> bytes:
 
 # MedPortal as a real DICOMweb server (a session fixture shared by imaging, intake, exports, the worker).
 from tests.dicomweb_server import dicomweb_server  # noqa: E402, F401
+
+
+@pytest.fixture(autouse=True)
+def anchor_dir(settings, tmp_path):
+    """Each test's own audit anchor log: the test database is emptied between tests, and the
+    anchors of another trail (an earlier test's, an end-to-end stack's beat) would not match."""
+    settings.MEDPORTAL_AUDIT_ANCHOR_DIR = tmp_path / "anchors"
+    return settings.MEDPORTAL_AUDIT_ANCHOR_DIR
