@@ -266,3 +266,20 @@ def test_the_indication_cannot_be_saved_once_signed_and_the_page_does_not_offer_
     assert Study.objects.get(pk=signed_report.study_id).indication != "Changed."
     refusal = AuditEvent.objects.filter(object_id=str(signed_report.pk), outcome=4).latest("seq")
     assert refusal.description.startswith("Clinical indication edit refused")
+
+
+@pytest.mark.django_db
+def test_signing_on_the_page_replaces_the_indication_form_at_once(client, rita):
+    from tests.exports.conftest import drafted, received_report
+
+    report = drafted(received_report(rita), rita)
+    client.force_login(rita)
+    page = client.get(reverse("study-detail", args=[report.study_id])).content.decode()
+    assert "Save indication" in page
+    response = client.post(
+        reverse("report-sign", args=[report.pk]),
+        {"password": PASSWORD, "version": report.version},
+        HTTP_HX_REQUEST="true",
+    )
+    panel = response.content.decode()
+    assert 'id="indication-block" hx-swap-oob="true"' in panel and "Save indication" not in panel
