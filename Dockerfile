@@ -50,7 +50,7 @@ COPY . .
 # Unprivileged user. /data/images and /cache/huggingface are volume mount
 # points; creating them here makes new named volumes owned by this user.
 RUN useradd --system --uid 10001 --create-home --home-dir /home/medportal medportal \
-    && mkdir -p /data/images /cache/huggingface \
+    && mkdir -p /data/images /data/audit-anchors /cache/huggingface \
     && chown -R medportal:medportal /data /cache
 USER medportal
 

@@ -9,10 +9,13 @@ from contextlib import AbstractContextManager, nullcontext
 
 from django.conf import settings
 
+from inference_worker import leases
 from inference_worker.draft_inputs import draft_input
 from inference_worker.engines.base import Engine
 from inference_worker.models_table import model_abilities
 from inference_worker.thinking import ThinkingStripper
+from medportal.audit.models import Action, EventType
+from medportal.imaging.auditing import study_audit
 from medportal.reporting.models import Report
 from medportal.reporting.services import drafts
 from medportal.streaming.publish import ReportPublisher
@@ -118,13 +121,29 @@ def _draft(
         publisher.state_changed(report_id=report_id)
         return "skipped"
     publisher.state_changed(report_id=report_id)
+    leases.hold(claim)  # renewed while this process lives
     try:
         if engine is None:
             raise load_error or RuntimeError("no engine")
-        report = Report.objects.select_related("study", "prior_study").get(pk=report_id)
+        report = Report.objects.select_related("study__patient", "prior_study").get(pk=report_id)
         abilities = model_abilities(engine.model_id, like=settings.MEDPORTAL_MODEL_LIKE)
         # The study is refused (modality, body part, too many images) before any image work.
         given = draft_input(report=report, abilities=abilities)
+        # The worker read the patient's study (indication, images, a prior) for the prompt:
+        # audited as the worker process (medportal.audit.actors), naming what it read.
+        study_audit(
+            report.study,
+            "Study read for an AI draft",
+            event_type=EventType.INSTANCES_ACCESSED,
+            action=Action.READ,
+            detail={
+                "report": report_id,
+                "attempt": attempt,
+                "claim": claim.number,
+                "images": len(given.images),
+                "prior_study_uid": (given.preprocessing.get("prior") or {}).get("study_uid"),
+            },
+        )
         generation = engine.stream(
             system=given.prompt.system, parts=given.parts, max_new_tokens=settings.MEDPORTAL_MAX_NEW_TOKENS
         )
@@ -180,4 +199,5 @@ def _draft(
         )
         return "failed"
     finally:
+        leases.release(claim)
         publisher.state_changed(report_id=report_id)

@@ -92,6 +92,16 @@ def _forks(pool_cls) -> bool:
 
 
 @worker_init.connect
+def _name_the_actor(sender=None, **kwargs) -> None:
+    # Audit events this process writes without a user (the study it reads for a draft, the
+    # draft it writes, a message it sends) name it: "worker:celery@gpu1", "worker:interfaces@host".
+    from medportal.audit.actors import process_actor_set
+
+    if sender is not None:
+        process_actor_set(f"worker:{sender.hostname}")
+
+
+@worker_init.connect
 def _load_model_at_start(sender=None, **kwargs) -> None:
     # The threads (and solo) pools run tasks in this process: load now, before "ready".
     # Prefork runs them in children: load there, after fork (CUDA does not survive fork).

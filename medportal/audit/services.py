@@ -1,15 +1,24 @@
-"""Writing audit events. Every PHI-touching path calls ``audit_record``."""
+"""Writing audit events. Every PHI-touching path calls ``audit_record``.
+
+Each event carries ``seq`` (1, 2, 3, ... without gaps) and ``hash``: HMAC-SHA256, keyed with
+MEDPORTAL_AUDIT_KEY (kept outside the database), over the previous event's hash and this
+event's fields including its seq. Rows written before the key existed (``keyed`` false) keep
+their plain SHA-256 chain; the first keyed row covers the last of them.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
+from medportal.audit.actors import process_actor
 from medportal.audit.models import Action, AuditEvent, EventType, Outcome
 
 GENESIS_HASH = "0" * 64
@@ -33,7 +42,7 @@ def _role_of(user: Any) -> str:
 
 
 def canonical_row(event: AuditEvent) -> bytes:
-    """The fields a row's hash covers, in a fixed order and encoding."""
+    """The fields a row's hash covers, in a fixed order and encoding (a keyed row: its seq too)."""
     fields = {
         "occurred_at": event.occurred_at.isoformat(),
         "event_type": event.event_type,
@@ -52,11 +61,21 @@ def canonical_row(event: AuditEvent) -> bytes:
         "object_id": event.object_id,
         "detail": event.detail,
     }
+    if event.keyed:
+        fields["seq"] = event.seq
     return json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str).encode()
 
 
+def audit_key() -> bytes:
+    return settings.MEDPORTAL_AUDIT_KEY.encode()
+
+
 def chain_hash(previous_hash: str, event: AuditEvent) -> str:
-    return hashlib.sha256(previous_hash.encode() + canonical_row(event)).hexdigest()
+    """The row's hash: keyed (HMAC-SHA256) for rows written since the key, plain SHA-256 before."""
+    message = previous_hash.encode() + canonical_row(event)
+    if event.keyed:
+        return hmac.new(audit_key(), message, hashlib.sha256).hexdigest()
+    return hashlib.sha256(message).hexdigest()
 
 
 def audit_record(
@@ -87,7 +106,8 @@ def audit_record(
         outcome=outcome,
         description=description[:200],
         user=user if authenticated else None,
-        username=(user.get_username() if authenticated else username)[:150],
+        # No person: the process itself (a worker, the interfaces worker) is the actor.
+        username=(user.get_username() if authenticated else username or process_actor())[:150],
         role=_role_of(user),
         network_address=network_address or client_address(request),
         patient_id=patient_id or "",
@@ -96,14 +116,22 @@ def audit_record(
         object_type=object_type,
         object_id=str(object_id),
         detail=detail or {},
+        keyed=True,
     )
+    return audit_event_append(event)
+
+
+def audit_event_append(event, *, model=AuditEvent):
+    """Give ``event`` the next seq and its keyed hash, and insert it. ``model``: a migration's
+    historical AuditEvent, for events a migration writes."""
     with transaction.atomic():
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK_KEY])
         # SQLite serialises writers already (IMMEDIATE transactions).
-        last = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first()
-        event.previous_hash = last or GENESIS_HASH
+        last = model.objects.order_by("-seq").values_list("seq", "hash").first()
+        event.keyed = True
+        event.seq, event.previous_hash = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
         event.hash = chain_hash(event.previous_hash, event)
         event.save(force_insert=True)
     return event

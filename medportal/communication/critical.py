@@ -350,7 +350,9 @@ def critical_statement(critical: CriticalResult) -> str:
 
 
 def report_critical_results(report: Report) -> list[CriticalResult]:
-    return list(report.critical_results.select_related("notified_by").order_by("created_at", "id"))
+    """``report`` may be the live row or a signed snapshot of it (the HL7 message's)."""
+    results = CriticalResult.objects.filter(report_id=report.pk).select_related("notified_by")
+    return list(results.order_by("created_at", "id"))
 
 
 def report_critical_statements(report: Report) -> list[str]:

@@ -1,5 +1,7 @@
-"""What every export of a signed report says, read once: the report, its study and patient,
-its addenda in order, who signed what and when, the institution and the AI provenance.
+"""What every export of a signed report says: the snapshot frozen at its signature (its text,
+patient, study, series, signer, template, AI provenance, institution) and its addenda's, in
+order (medportal.reporting.freezing). Edits of the patient, study, user or settings after the
+signature change none of it.
 
 The PDF, FHIR and DICOM SR builders take this and nothing else, so the three say the same.
 """
@@ -9,14 +11,18 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.db import transaction
-from django.db.models import Count
 
 from medportal.accounts.names import display_name
-from medportal.imaging.models import Patient, Series, Study
-from medportal.reporting.models import Addendum, Report
-from medportal.reporting.provenance import provenance_line, report_provenance
+from medportal.reporting.freezing import (
+    FrozenAddendum,
+    FrozenPatient,
+    FrozenReport,
+    FrozenSeries,
+    FrozenStudy,
+    signed_snapshot,
+)
+from medportal.reporting.models import Report
 
 
 class NotSigned(Exception):
@@ -25,11 +31,11 @@ class NotSigned(Exception):
 
 @dataclass(frozen=True)
 class SignedReport:
-    report: Report
-    study: Study
-    patient: Patient
-    series: list[Series]
-    addenda: list[Addendum]
+    report: FrozenReport
+    study: FrozenStudy
+    patient: FrozenPatient
+    series: list[FrozenSeries]
+    addenda: list[FrozenAddendum]
     provenance: dict
     provenance_line: str
     institution_name: str
@@ -73,27 +79,20 @@ def signed_report(report: Report) -> SignedReport:
     # Signing an addendum locks the report row first; so does this read, so an addendum
     # signed meanwhile is either in the export with its "amended" status or not at all.
     with transaction.atomic():
-        report = (
-            Report.objects.select_for_update(of=("self",))
-            .select_related("study__patient", "signed_by")
-            .get(pk=report.pk)
-        )
+        report = Report.objects.select_for_update().get(pk=report.pk)
         if not report.is_signed:
             raise NotSigned(
                 f"Only a signed report can be exported; this one is {report.get_status_display().lower()}."
             )
-        addenda = list(report.addenda.select_related("signed_by").order_by("number"))
-        series = list(
-            report.study.series.annotate(instance_count=Count("instances")).order_by("series_number", "id")
-        )
+        frozen = signed_snapshot(report.pk)
     return SignedReport(
-        report=report,
-        study=report.study,
-        patient=report.study.patient,
-        series=series,
-        addenda=addenda,
-        provenance=report_provenance(report),
-        provenance_line=provenance_line(report),
-        institution_name=settings.MEDPORTAL_INSTITUTION_NAME,
-        institution_address=settings.MEDPORTAL_INSTITUTION_ADDRESS,
+        report=frozen.report,
+        study=frozen.study,
+        patient=frozen.patient,
+        series=frozen.series,
+        addenda=frozen.addenda,
+        provenance=frozen.provenance,
+        provenance_line=frozen.provenance_line,
+        institution_name=frozen.institution_name,
+        institution_address=frozen.institution_address,
     )

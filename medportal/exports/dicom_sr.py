@@ -85,9 +85,13 @@ def _sop_uid(content: SignedReport, version: int) -> str:
 def _evidence(content: SignedReport) -> tuple[list[Dataset], bool]:
     """Headers of the study's stored DICOM instances (the first whole, for its patient and study
     modules; the others only their UIDs), and whether there were any."""
-    instances = Instance.objects.filter(series__study=content.study, content_type=Instance.DICOM).order_by(
-        "series__series_number", "series_id", "instance_number", "id"
-    )
+    # The instances the report was signed on: of its series then, received before the signature.
+    instances = Instance.objects.filter(
+        series__study_id=content.study.pk,
+        series__series_uid__in=[s.series_uid for s in content.series],
+        received_at__lte=content.signed_at,
+        content_type=Instance.DICOM,
+    ).order_by("series__series_number", "series_id", "instance_number", "id")
     storage = image_storage()
     headers = []
     for index, instance in enumerate(instances.only("sha256")):

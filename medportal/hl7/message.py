@@ -18,14 +18,13 @@ from django.conf import settings
 from django.utils import timezone
 
 from medportal.communication.critical import report_critical_statements
-from medportal.reporting.models import Addendum, Report
-from medportal.reporting.provenance import provenance_line, report_provenance
+from medportal.reporting.freezing import SignedSnapshot
 
 ENCODING = "utf-8"
 _ESCAPES = {"\\": "\\E\\", "|": "\\F\\", "^": "\\S\\", "&": "\\T\\", "~": "\\R\\"}
 _LINE_BREAK = "\\.br\\"
 
-# (field of Report, LOINC code, heading) in the order a reader expects them.
+# (field of the report, LOINC code, heading) in the order a reader expects them.
 SECTIONS = [
     ("technique", "55111-9", "Current imaging procedure descriptions"),
     ("comparison", "18834-2", "Radiology Comparison study"),
@@ -88,23 +87,22 @@ def _sex(value: str) -> str:
     return value if value in ("M", "F", "O") else "U"
 
 
-def filler_order_number(report: Report) -> str:
+def filler_order_number(signed: SignedSnapshot) -> str:
     """The accession number, which is how the EHR knows the order; MedPortal's own id without one."""
-    return report.study.accession_number or f"MP{report.study_id}"
+    return signed.study.accession_number or f"MP{signed.study.pk}"
 
 
-def oru_r01(
-    *, report: Report, addendum: Addendum | None, control_id: str, created_at: datetime.datetime
-) -> str:
-    """The ORU^R01 of ``report``'s signature, or of ``addendum``'s; segments end with CR."""
-    if not report.is_signed:
-        raise ValueError("only a signed report is sent")
-    study, patient = report.study, report.study.patient
+def oru_r01(*, signed: SignedSnapshot, control_id: str, created_at: datetime.datetime) -> str:
+    """The ORU^R01 of a signature: the report's own (``signed`` without addenda) or its last
+    addendum's (``signed`` up to that addendum); segments end with CR. Everything in it comes
+    from the snapshots frozen at the signatures."""
+    report, study, patient = signed.report, signed.study, signed.patient
+    addendum = signed.addenda[-1] if signed.addenda else None
     status = "C" if addendum is not None else "F"
     signer = addendum.signed_by if addendum is not None else report.signed_by
     signed_at = addendum.signed_at if addendum is not None else report.signed_at
     sender = escape(settings.MEDPORTAL_HL7_SENDING_APPLICATION)
-    filler = f"{escape(filler_order_number(report))}^{sender}"
+    filler = f"{escape(filler_order_number(signed))}^{sender}"
     segments = [
         _segment(
             "MSH",
@@ -148,7 +146,7 @@ def oru_r01(
                 32: f"{_user(signer, '&')}^{timestamp(signed_at)}",
             },
         ),
-        *_provenance_notes(report),
+        *_provenance_notes(signed),
     ]
     # A report with a critical result: every observation flagged AA (critically abnormal, HL7
     # table 0078), and the communication statement of each result as a note after the others.
@@ -163,9 +161,7 @@ def oru_r01(
         for name, code, heading in SECTIONS
         if (text := getattr(report, name).strip())
     ]
-    if addendum is not None:
-        addenda = report.addenda.filter(number__lte=addendum.number).select_related("signed_by")
-        observations += [(*ADDENDUM, a.number, f"Addendum {a.number}: {a.text}") for a in addenda]
+    observations += [(*ADDENDUM, a.number, f"Addendum {a.number}: {a.text}") for a in signed.addenda]
     for set_id, (code, heading, sub_id, text) in enumerate(observations, start=1):
         segments.append(
             _segment(
@@ -186,10 +182,10 @@ def oru_r01(
     return "\r".join(segments) + "\r"
 
 
-def _provenance_notes(report: Report) -> list[str]:
+def _provenance_notes(signed: SignedSnapshot) -> list[str]:
     """NTE segments: the AI provenance in one sentence, then in full (JSON) when AI drafted it."""
-    notes = [provenance_line(report)]
-    provenance = report_provenance(report)
+    notes = [signed.provenance_line]
+    provenance = signed.provenance
     if provenance["ai_assisted"]:
         notes.append("AI provenance: " + json.dumps(provenance, sort_keys=True, ensure_ascii=False))
     return [

@@ -25,6 +25,7 @@ from medportal.hl7 import mllp
 from medportal.hl7.message import ENCODING, AckError, oru_r01, parse_ack
 from medportal.hl7.models import MessageStatus, OutboundMessage
 from medportal.imaging.auditing import study_audit
+from medportal.reporting.freezing import signed_snapshot
 from medportal.reporting.lifecycle import FINAL
 from medportal.reporting.models import Addendum, Report
 
@@ -52,7 +53,11 @@ def _new_control_id() -> str:
 
 
 def _build(report: Report, addendum: Addendum | None, control_id: str, now: datetime.datetime) -> str:
-    return oru_r01(report=report, addendum=addendum, control_id=control_id, created_at=now)
+    """The message of a signature, from the snapshots frozen when it was signed."""
+    if not report.is_signed:
+        raise ValueError("only a signed report is sent")
+    signed = signed_snapshot(report.pk, up_to_addendum=addendum.number if addendum is not None else 0)
+    return oru_r01(signed=signed, control_id=control_id, created_at=now)
 
 
 def _signature(report_id: int, addendum_id: int | None) -> tuple[Report, Addendum | None]:

@@ -17,6 +17,7 @@ from medportal.accounts.api_access import ApiError, api_endpoint, api_json_body
 from medportal.audit.models import Action
 from medportal.imaging.models import Priority, Study
 from medportal.reporting.auditing import report_audit
+from medportal.reporting.freezing import signed_snapshot
 from medportal.reporting.lifecycle import ReportError
 from medportal.reporting.models import Report
 from medportal.reporting.proofread import sign_gate
@@ -31,7 +32,7 @@ def stream_url(request: HttpRequest, report: Report) -> str:
 
 
 def report_json(request: HttpRequest, report: Report) -> dict:
-    return {
+    data = {
         "id": report.pk,
         "study_id": report.study_id,
         "status": report.status,
@@ -41,16 +42,26 @@ def report_json(request: HttpRequest, report: Report) -> dict:
         "impression": report.impression,
         "version": report.version,
         "failure_reason": report.failure_reason,
-        "signed_by": report.signed_by.get_username() if report.signed_by else None,
-        "signed_at": report.signed_at.isoformat() if report.signed_at else None,
+        "signed_by": None,
+        "signed_at": None,
         "provenance": report_provenance(report),
         "url": request.build_absolute_uri(reverse("api-report", kwargs={"report_id": report.pk})),
         "stream_url": stream_url(request, report),
     }
+    if report.is_signed:  # as frozen at the signature, like every other output
+        frozen = signed_snapshot(report.pk)
+        data |= {
+            "findings": frozen.report.findings,
+            "impression": frozen.report.impression,
+            "signed_by": frozen.report.signed_by.get_username(),
+            "signed_at": frozen.report.signed_at.isoformat(),
+            "provenance": frozen.provenance,
+        }
+    return data
 
 
 def study_json(request: HttpRequest, study: Study, report: Report) -> dict:
-    return {
+    data = {
         "id": study.pk,
         "study_uid": study.study_uid,
         "patient_id": study.patient.patient_id,
@@ -62,6 +73,17 @@ def study_json(request: HttpRequest, study: Study, report: Report) -> dict:
         "instances": sum(series.instances.count() for series in study.series.all()),
         "report": report_json(request, report),
     }
+    if report.is_signed:  # the study as the signed report read it
+        frozen = signed_snapshot(report.pk)
+        data |= {
+            "patient_id": frozen.patient.patient_id,
+            "accession_number": frozen.study.accession_number,
+            "modality": frozen.study.modality,
+            "description": frozen.study.description,
+            "indication": frozen.study.indication,
+            "instances": sum(s.instance_count for s in frozen.series),
+        }
+    return data
 
 
 def _report(report_id: int) -> Report:

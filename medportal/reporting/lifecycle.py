@@ -42,6 +42,8 @@ TRANSITIONS: dict[str, dict[str, str]] = {
     "start_draft": {S.QUEUED: S.DRAFTING, S.DRAFTING: S.DRAFTING},  # a redelivery claims again
     "finish_draft": {S.DRAFTING: S.DRAFTED},  # in review when claimed meanwhile: see finished_status
     "fail_draft": {S.QUEUED: S.FAILED, S.DRAFTING: S.FAILED},
+    # The worker died (its lease ran out): the draft waits for a worker again.
+    "requeue_draft": {S.DRAFTING: S.QUEUED},
     "edit": dict.fromkeys(_NOT_DRAFTING, S.IN_REVIEW),
     # Claiming a drafted report starts its review; a claim on a report still waiting for its
     # draft keeps the status until the draft is written.
@@ -58,6 +60,7 @@ _VERBS = {
     "start_draft": "drafted",
     "finish_draft": "given a finished draft",
     "fail_draft": "marked failed",
+    "requeue_draft": "sent to a worker again",
     "edit": "edited",
     "claim": "claimed",
     "assign": "assigned",

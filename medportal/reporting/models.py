@@ -4,7 +4,15 @@ from django.db import models
 from medportal.imaging.models import Study
 from medportal.reporting.lifecycle import FINAL, OPEN, TRANSITIONS, ReportStatus
 
-__all__ = ["Addendum", "Report", "ReportStatus", "ReportTemplate", "ReportVersion", "SignedReportError"]
+__all__ = [
+    "Addendum",
+    "Report",
+    "ReportStatus",
+    "ReportTemplate",
+    "ReportVersion",
+    "SignedContent",
+    "SignedReportError",
+]
 
 
 class SignedReportError(Exception):
@@ -71,6 +79,9 @@ class Report(models.Model):
     draft_queue = models.CharField(max_length=100, blank=True)
     draft_started_at = models.DateTimeField(null=True, blank=True)
     draft_finished_at = models.DateTimeField(null=True, blank=True)
+    # While drafting: until when the worker that claimed the draft is known to be alive (it
+    # renews this); past it, the sweep sends the draft to a worker again (services.leases).
+    draft_lease_until = models.DateTimeField(null=True, blank=True)
 
     signed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -246,3 +257,44 @@ class ReportTemplate(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class SignedContent(models.Model):
+    """Everything a signed report's outputs show, frozen as it was at a signature: the report's
+    own (``addendum`` empty) or an addendum's. ``content`` is canonical JSON (the exact text
+    whose SHA-256 is ``sha256``, also in the signature's audit event); PDF, FHIR, DICOM SR,
+    HL7 and the API render from it (``medportal.reporting.freezing``). Never changed after it
+    is written (here, and by the database)."""
+
+    report = models.ForeignKey(Report, on_delete=models.PROTECT, related_name="signed_contents")
+    addendum = models.OneToOneField(
+        Addendum, null=True, blank=True, on_delete=models.PROTECT, related_name="signed_content"
+    )
+    content = models.TextField()
+    sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField()
+    # Frozen by the migration that introduced this, from the rows as they were then (the
+    # report was signed before MedPortal froze signatures).
+    backfilled = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["report"],
+                condition=models.Q(addendum__isnull=True),
+                name="one_signed_content_per_report",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Signed content of report {self.report_id}" + (
+            f", addendum {self.addendum_id}" if self.addendum_id else ""
+        )
+
+    def save(self, *args, **kwargs):
+        if self.pk:
+            raise SignedReportError("signed content cannot be changed")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise SignedReportError("signed content cannot be deleted")

@@ -29,7 +29,6 @@ from medportal.audit.models import Action, EventType, Outcome
 from medportal.audit.services import audit_record
 from medportal.imaging.auditing import study_audit
 from medportal.imaging.models import Study
-from medportal.imaging.services import study_set_indication
 from medportal.imaging.viewer import study_viewer, viewer_request
 from medportal.reporting.auditing import report_audit
 from medportal.reporting.draft_setup import draft_setup
@@ -56,6 +55,8 @@ from medportal.reporting.selectors import (
     worklist_page,
 )
 from medportal.reporting.services import claims, drafts, editing
+from medportal.reporting.services.indication import study_indication_save
+from medportal.reporting.services.signoff import refusal_audited
 
 # (sort key, heading) in the order the worklist shows them.
 WORKLIST_COLUMNS = [
@@ -301,8 +302,11 @@ def _study_page(
     return render(request, "reporting/study_detail.html", context, status=status)
 
 
-def _report_panel(request: HttpRequest, report: Report, status: int = 200, **extra) -> HttpResponse:
-    if extra.get("errors"):
+def _report_panel(
+    request: HttpRequest, report: Report, status: int = 200, *, audited: bool = False, **extra
+) -> HttpResponse:
+    # ``audited``: the service recorded this refusal already (one event per refusal).
+    if extra.get("errors") and not audited:
         report_audit(
             report,
             f"Report action refused: {request.resolver_match.url_name}",
@@ -342,10 +346,14 @@ def study_indication(request: HttpRequest, study_id: int) -> HttpResponse:
     study = get_object_or_404(Study.objects.select_related("patient"), pk=study_id)
     form = IndicationForm(request.POST)
     if form.is_valid():
-        study_set_indication(
-            study=study, indication=form.cleaned_data["indication"], user=request.user, request=request
-        )
-        messages.success(request, "Clinical indication saved; it goes into the next draft's prompt.")
+        try:
+            study_indication_save(
+                study=study, indication=form.cleaned_data["indication"], user=request.user, request=request
+            )
+        except ReportError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, "Clinical indication saved; it goes into the next draft's prompt.")
     else:
         messages.error(request, "; ".join(_form_errors(form)))
     return redirect("study-detail", study_id=study.pk)
@@ -366,7 +374,9 @@ def report_draft(request: HttpRequest, report_id: int) -> HttpResponse:
             request=request,
         )
     except ReportError as exc:
-        return _report_panel(request, report, status=409, errors=[str(exc)], draft_form=form)
+        return _report_panel(
+            request, report, status=409, errors=[str(exc)], audited=refusal_audited(exc), draft_form=form
+        )
     return _report_panel(request, report)
 
 
@@ -401,10 +411,19 @@ def report_save(request: HttpRequest, report_id: int) -> HttpResponse:
     except editing.ReportConflict as exc:
         # The newer text goes into the editor; what this user typed stays shown, to copy from.
         return refused(
-            _report_panel(request, exc.report, status=409, errors=[str(exc)], unsaved=form.cleaned_data)
+            _report_panel(
+                request,
+                exc.report,
+                status=409,
+                errors=[str(exc)],
+                audited=refusal_audited(exc),
+                unsaved=form.cleaned_data,
+            )
         )
     except ReportError as exc:
-        return refused(_report_panel(request, report, status=409, errors=[str(exc)]))
+        return refused(
+            _report_panel(request, report, status=409, errors=[str(exc)], audited=refusal_audited(exc))
+        )
     if quiet:
         report.refresh_from_db()
         context = _report_context(request, report, saved_at=timezone.now(), sign_appeared=not was_signable)
@@ -448,7 +467,7 @@ def report_sign(request: HttpRequest, report_id: int) -> HttpResponse:
             request=request,
         )
     except ReportError as exc:
-        return _report_panel(request, report, status=409, errors=[str(exc)])
+        return _report_panel(request, report, status=409, errors=[str(exc)], audited=refusal_audited(exc))
     if not request.htmx:
         messages.success(request, "Report signed.")
     return _report_panel(request, report)
@@ -476,7 +495,9 @@ def report_addendum(request: HttpRequest, report_id: int) -> HttpResponse:
             request=request,
         )
     except ReportError as exc:
-        return _report_panel(request, report, status=409, errors=[str(exc)], addendum_form=form)
+        return _report_panel(
+            request, report, status=409, errors=[str(exc)], audited=refusal_audited(exc), addendum_form=form
+        )
     if not request.htmx:
         messages.success(request, f"Addendum {addendum.number} signed.")
     return _report_panel(request, report)
@@ -494,7 +515,7 @@ def report_cancel(request: HttpRequest, report_id: int) -> HttpResponse:
             report=report, user=request.user, reason=form.cleaned_data["reason"], request=request
         )
     except ReportError as exc:
-        return _report_panel(request, report, status=409, errors=[str(exc)])
+        return _report_panel(request, report, status=409, errors=[str(exc)], audited=refusal_audited(exc))
     if not request.htmx:
         messages.success(request, "Report cancelled.")
     return _report_panel(request, report)

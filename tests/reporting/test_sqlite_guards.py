@@ -91,3 +91,21 @@ def test_versions_and_addenda_in_the_embedded_database_are_immutable(sqlite_db):
     ]:
         with pytest.raises(sqlite3.IntegrityError, match="immutable"):
             sqlite_db.execute(statement, [report])
+
+
+def test_frozen_signatures_in_the_embedded_database_are_immutable(sqlite_db):
+    report = _insert_signed_report(sqlite_db)
+    _insert(sqlite_db, "reporting_signedcontent", report_id=report, content="{}", sha256="0" * 64)
+    for statement in [
+        "UPDATE reporting_signedcontent SET content = '{\"forged\": 1}' WHERE report_id = ?",
+        "DELETE FROM reporting_signedcontent WHERE report_id = ?",
+    ]:
+        with pytest.raises(sqlite3.IntegrityError, match="immutable"):
+            sqlite_db.execute(statement, [report])
+
+
+def test_the_embedded_audit_trail_refuses_changes(sqlite_db):
+    _insert(sqlite_db, "audit_auditevent", seq=1, previous_hash="0" * 64, hash="1" * 64, detail="{}")
+    for statement in ["UPDATE audit_auditevent SET username = 'eve'", "DELETE FROM audit_auditevent"]:
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            sqlite_db.execute(statement)

@@ -17,6 +17,7 @@ from medportal.reporting.auditing import report_audit
 from medportal.reporting.lifecycle import transition
 from medportal.reporting.models import Report, ReportStatus, ReportTemplate, ReportVersion
 from medportal.reporting.sections import split_sections
+from medportal.reporting.services import leases
 
 
 @dataclass
@@ -143,11 +144,17 @@ def draft_start(*, report_id: int, attempt: int) -> DraftClaim | None:
         draft_claim=F("draft_claim") + 1,
         draft_text="",
         draft_started_at=timezone.now(),
+        draft_lease_until=leases.lease_until(),
     )
     current = Report.objects.filter(pk=report_id, attempt=attempt).values("status", "draft_claim").first()
     if updated and current:
         return DraftClaim(report_id, attempt, current["draft_claim"])
-    if current and current["status"] == ReportStatus.DRAFTING:
+    # Still drafting (a redelivery), or queued again by the lease sweep, with no claim left.
+    if (
+        current
+        and current["status"] in lifecycle.sources("fail_draft")
+        and current["draft_claim"] >= MAX_DRAFT_CLAIMS
+    ):
         draft_fail(
             report_id=report_id,
             attempt=attempt,
@@ -160,8 +167,8 @@ def draft_start(*, report_id: int, attempt: int) -> DraftClaim | None:
 
 
 def draft_progress(*, claim: DraftClaim, text: str) -> bool:
-    """Save the text so far; False when the claim was lost (redrafted, reclaimed)."""
-    return bool(_claimed(claim).update(draft_text=text))
+    """Save the text so far (renewing the lease); False when the claim was lost (redrafted, reclaimed)."""
+    return bool(_claimed(claim).update(draft_text=text, draft_lease_until=leases.lease_until()))
 
 
 def draft_finish(*, claim: DraftClaim, text: str, provenance: DraftProvenance) -> bool:

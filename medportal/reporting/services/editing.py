@@ -7,13 +7,30 @@ from django.db.models import F
 from django.utils import timezone
 
 from medportal.access.roles import CAN_CANCEL_REPORTS, CAN_SIGN_REPORTS, has_role
-from medportal.accounts.second_factor import totp_device, totp_verify
-from medportal.audit.models import Action, Outcome
+from medportal.audit.models import Action
 from medportal.reporting import lifecycle
 from medportal.reporting.auditing import report_audit
+from medportal.reporting.freezing import addendum_content, content_freeze, report_content
 from medportal.reporting.lifecycle import ReportError, transition
 from medportal.reporting.models import Addendum, Report, ReportVersion
+from medportal.reporting.services.signoff import (
+    ClaimedByAnother,
+    ReauthenticationFailed,
+    claim_check,
+    refusal_audit,
+    signer_reauthenticate,
+)
 from medportal.reporting.signals import report_signed
+
+__all__ = [
+    "ClaimedByAnother",
+    "ReauthenticationFailed",
+    "ReportConflict",
+    "addendum_sign",
+    "report_cancel",
+    "report_save",
+    "report_sign",
+]
 
 
 class ReportConflict(ReportError):
@@ -22,10 +39,6 @@ class ReportConflict(ReportError):
     def __init__(self, message: str, report: Report):
         super().__init__(message)
         self.report = report
-
-
-class ReauthenticationFailed(ReportError):
-    """The password given to confirm a sign-off was wrong."""
 
 
 def report_save(
@@ -41,12 +54,35 @@ def report_save(
 ) -> Report:
     """Save an edit as a new version; the report is then in review.
 
-    Fails with ReportConflict when someone saved first. Technique and Comparison stay as
-    they are when not given (their template has no such section).
+    Fails with ReportConflict when someone saved first, ClaimedByAnother when another
+    radiologist claimed the study. Technique and Comparison stay as they are when not given
+    (their template has no such section).
     """
+    try:
+        return _save(
+            report=report,
+            user=user,
+            findings=findings,
+            impression=impression,
+            expected_version=expected_version,
+            technique=technique,
+            comparison=comparison,
+            request=request,
+        )
+    except ClaimedByAnother as exc:
+        refusal_audit(report, exc, what="Edit", user=user, request=request)
+        raise
+
+
+def _save(*, report, user, findings, impression, expected_version, technique, comparison, request) -> Report:
     with transaction.atomic():
-        current = Report.objects.select_for_update().select_related("study__patient").get(pk=report.pk)
+        current = (
+            Report.objects.select_for_update(of=("self",))
+            .select_related("study__patient", "assigned_to")
+            .get(pk=report.pk)
+        )
         status = transition(current.status, "edit")
+        claim_check(current, user=user, doing="edit")
         if current.version != expected_version:
             raise ReportConflict("Someone else saved this report first; their text is shown.", current)
         technique = current.technique if technique is None else technique
@@ -92,53 +128,61 @@ def report_sign(
     request=None,
 ) -> Report:
     """Sign after re-authentication: the password, and a TOTP code when the user has enrolled one.
-    Exactly one of two concurrent signers succeeds."""
-    _reauthenticate(report=report, user=user, password=password, otp_code=otp_code, request=request)
+    Exactly one of two concurrent signers succeeds; every refusal is audited once.
+
+    The signature freezes everything the report's outputs show (``freezing``); the snapshot's
+    hash goes into the signature's audit event."""
+    try:
+        return _sign(
+            report=report,
+            user=user,
+            password=password,
+            otp_code=otp_code,
+            expected_version=expected_version,
+            request=request,
+        )
+    except ReportError as exc:
+        refusal_audit(report, exc, what="Sign-off", user=user, request=request)
+        raise
+
+
+def _sign(*, report: Report, user, password: str, otp_code: str, expected_version, request) -> Report:
+    signer_reauthenticate(
+        report=report, user=user, password=password, otp_code=otp_code, request=request, what="Sign-off"
+    )
     with transaction.atomic():
-        current = Report.objects.select_for_update().select_related("study__patient").get(pk=report.pk)
+        current = (
+            Report.objects.select_for_update(of=("self",))
+            .select_related("study__patient", "assigned_to")
+            .get(pk=report.pk)
+        )
         status = transition(current.status, "sign")
+        claim_check(current, user=user, doing="sign")
         if expected_version is not None and current.version != expected_version:
             raise ReportConflict(
                 "The report changed since you opened it; read the newer text, then sign.", current
             )
         if not (current.findings.strip() or current.impression.strip()):
             raise ReportError("An empty report cannot be signed.")
+        signed_at = timezone.now()
+        content = report_content(current, signer=user, signed_at=signed_at)
         Report.objects.filter(pk=current.pk, status__in=lifecycle.sources("sign")).update(
-            status=status, signed_by=user, signed_at=timezone.now()
+            status=status, signed_by=user, signed_at=signed_at
         )
         current.refresh_from_db()
+        frozen = content_freeze(report=current, content=content)
         report_audit(
             current,
             "Report signed",
             action=Action.UPDATE,
             request=request,
             user=user,
-            detail={"version": current.version},
+            detail={"version": current.version, "content_sha256": frozen.sha256},
         )
         transaction.on_commit(
             lambda: report_signed.send(sender=Report, report_id=current.pk, addendum_id=None)
         )
     return current
-
-
-def _reauthenticate(*, report: Report, user, password: str, otp_code: str, request) -> None:
-    """A signature needs the signer's password again, and their TOTP code when they enrolled one."""
-    if not user.is_active or not user.check_password(password):
-        report_audit(
-            report,
-            "Sign-off refused: wrong password",
-            action=Action.UPDATE,
-            request=request,
-            user=user,
-            outcome=Outcome.MINOR_FAILURE,
-        )
-        raise ReauthenticationFailed("The password is not correct; nothing was signed.")
-    if totp_device(user) is not None and not totp_verify(
-        user=user, code=otp_code, request=request, purpose="sign-off"
-    ):
-        raise ReauthenticationFailed(
-            "The code from your authenticator app is missing or wrong; nothing was signed."
-        )
 
 
 def addendum_sign(
@@ -148,12 +192,24 @@ def addendum_sign(
 
     The report's own text never changes; its addenda are numbered in the order signed.
     """
+    try:
+        return _addendum_sign(
+            report=report, user=user, text=text, password=password, otp_code=otp_code, request=request
+        )
+    except ReportError as exc:
+        refusal_audit(report, exc, what="Addendum sign-off", user=user, request=request)
+        raise
+
+
+def _addendum_sign(*, report: Report, user, text: str, password: str, otp_code: str, request) -> Addendum:
     text = text.strip()
     if not text:
         raise ReportError("An empty addendum cannot be signed.")
     if not has_role(user, *CAN_SIGN_REPORTS):
         raise ReportError("Only a radiologist can sign an addendum.")
-    _reauthenticate(report=report, user=user, password=password, otp_code=otp_code, request=request)
+    signer_reauthenticate(
+        report=report, user=user, password=password, otp_code=otp_code, request=request, what="Sign-off"
+    )
     with transaction.atomic():
         current = Report.objects.select_for_update().select_related("study__patient").get(pk=report.pk)
         status = transition(current.status, "add_addendum")
@@ -168,13 +224,14 @@ def addendum_sign(
             Report.objects.filter(pk=current.pk, status__in=lifecycle.sources("add_addendum")).update(
                 status=status
             )
+        frozen = content_freeze(report=current, addendum=addendum, content=addendum_content(addendum))
         report_audit(
             current,
             "Addendum signed",
             action=Action.CREATE,
             request=request,
             user=user,
-            detail={"addendum": addendum.number},
+            detail={"addendum": addendum.number, "content_sha256": frozen.sha256},
         )
         transaction.on_commit(
             lambda: report_signed.send(sender=Report, report_id=current.pk, addendum_id=addendum.pk)
