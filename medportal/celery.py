@@ -23,6 +23,9 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.imports = ("inference_worker.tasks", "medportal.hl7.tasks", "medportal.communication.tasks")
 
 DRAFT_TASK = "inference_worker.draft_report"
+TRANSCRIBE_TASK = "inference_worker.transcribe_audio"
+AUDIO_SWEEP_TASK = "inference_worker.audio_sweep"
+IMPRESSION_TASK = "inference_worker.impression_from_findings"
 DEFAULT_QUEUE = "medportal"
 
 _QUEUE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
