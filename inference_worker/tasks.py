@@ -42,7 +42,7 @@ from celery.signals import (
 )
 
 from inference_worker import presence
-from medportal.celery import DRAFT_TASK
+from medportal.celery import AUDIO_SWEEP_TASK, DRAFT_TASK, IMPRESSION_TASK, TRANSCRIBE_TASK
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +58,17 @@ def _get_publisher():
         from medportal.streaming.publish import ReportPublisher
 
         publisher = _local.publisher = ReportPublisher()
+        with _publishers_lock:
+            _publishers.append(publisher)
+    return publisher
+
+
+def _get_channel_publisher():
+    publisher = getattr(_local, "channel_publisher", None)
+    if publisher is None:
+        from medportal.dictation.publish import ChannelPublisher
+
+        publisher = _local.channel_publisher = ChannelPublisher()
         with _publishers_lock:
             _publishers.append(publisher)
     return publisher
@@ -80,7 +91,27 @@ def _takes_drafts(app) -> bool:
     from django.conf import settings
 
     consumed = set(app.amqp.queues.consume_from or ())
-    return not consumed or bool(consumed - {settings.MEDPORTAL_INTERFACES_QUEUE})
+    return not consumed or bool(
+        consumed - {settings.MEDPORTAL_INTERFACES_QUEUE, settings.MEDPORTAL_ASR_QUEUE}
+    )
+
+
+def _takes_dictation(app) -> bool:
+    """Whether this worker consumes the dictation queue, and so needs the speech model."""
+    from django.conf import settings
+
+    return settings.MEDPORTAL_ASR_QUEUE in set(app.amqp.queues.consume_from or ())
+
+
+def _load_speech_model() -> None:
+    from inference_worker.asr import get_asr_engine
+    from inference_worker.engines.base import ModelLoadError
+
+    try:
+        get_asr_engine()
+    except ModelLoadError as exc:
+        # Each piece of dictation fails at once with this reason (and loading is tried again).
+        logger.error("%s", exc)
 
 
 def _forks(pool_cls) -> bool:
@@ -106,7 +137,11 @@ def _load_model_at_start(sender=None, **kwargs) -> None:
     # The threads (and solo) pools run tasks in this process: load now, before "ready".
     # Prefork runs them in children: load there, after fork (CUDA does not survive fork).
     # The report for the Workers page starts where the model lives, before it loads.
-    if sender is None or not _takes_drafts(sender.app):
+    if sender is None:
+        return
+    if _takes_dictation(sender.app) and not _forks(sender.pool_cls):
+        _load_speech_model()
+    if not _takes_drafts(sender.app):
         return
     presence.worker_facts_record(sender)
     if not _forks(sender.pool_cls):
@@ -119,6 +154,8 @@ def _load_model_in_child(sender=None, **kwargs) -> None:
     from medportal.celery import app
 
     # Prefork's pool processes (and the solo pool's, which is the main process: started above).
+    if _takes_dictation(app):
+        _load_speech_model()
     if _takes_drafts(app):
         presence.reporter_start(child_hostname=sender)
         _load_model()
@@ -175,3 +212,36 @@ def draft_report(report_id: int, attempt: int) -> str:
         return draft_run(
             report_id=report_id, attempt=attempt, engine_factory=get_engine, publisher=_get_publisher()
         )
+
+
+# Dictation: short tasks on their own queue (MEDPORTAL_ASR_QUEUE), acknowledged when done; a
+# piece lost with its worker is lost (the radiologist sees no text and says it again).
+@shared_task(name=TRANSCRIBE_TASK, ignore_result=True)
+def transcribe_audio(report_id: int, user_id: int, name: str, seq: int, reply_to: str) -> str:
+    from inference_worker.asr import get_asr_engine
+    from inference_worker.dictation import dictation_transcribe
+
+    return dictation_transcribe(
+        report_id=report_id, user_id=user_id, name=name, seq=seq, reply_to=reply_to,
+        engine_factory=get_asr_engine, publisher=_get_channel_publisher(),
+    )  # fmt: skip
+
+
+@shared_task(name=AUDIO_SWEEP_TASK, ignore_result=True)
+def audio_sweep() -> int:
+    from medportal.dictation.audio import audio_sweep as sweep
+
+    return sweep()
+
+
+# The Impression from the Findings: on the drafting queue, by the drafting model.
+@shared_task(name=IMPRESSION_TASK, ignore_result=True)
+def impression_from_findings(report_id: int, user_id: int, findings: str, reply_to: str) -> str:
+    from inference_worker.dictation import impression_run
+    from inference_worker.engines.loading import get_engine
+
+    with presence.drafting():
+        return impression_run(
+            report_id=report_id, user_id=user_id, findings=findings, reply_to=reply_to,
+            engine_factory=get_engine, publisher=_get_channel_publisher(),
+        )  # fmt: skip

@@ -29,6 +29,9 @@ app.conf.imports = (
 )
 
 DRAFT_TASK = "inference_worker.draft_report"
+TRANSCRIBE_TASK = "inference_worker.transcribe_audio"
+AUDIO_SWEEP_TASK = "inference_worker.audio_sweep"
+IMPRESSION_TASK = "inference_worker.impression_from_findings"
 DEFAULT_QUEUE = "medportal"
 
 _QUEUE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")

@@ -58,7 +58,8 @@ def start_processes(env: dict, *, host: str, port: int, **popen) -> list[subproc
     """The ASGI web server (daphne), one Celery worker (one process, one model, drafting up to
     MEDPORTAL_BATCH_SIZE studies at once in threads: see inference_worker/tasks.py), the
     interfaces worker (its own queue, no model: sends signed reports to the EHR over HL7, and
-    runs the outbox sweep with -B) and the DICOM C-STORE SCP (on MEDPORTAL_DIMSE_PORT, default
+    runs the outbox sweep with -B), the dictation worker (MEDPORTAL_ASR_QUEUE, MedASR) and the
+    DICOM C-STORE SCP (on MEDPORTAL_DIMSE_PORT, default
     11112, same host as the web server).
 
     The worker consumes the default queue and, when MEDPORTAL_MODEL_QUEUES gives its model a
@@ -77,8 +78,14 @@ def start_processes(env: dict, *, host: str, port: int, **popen) -> list[subproc
         "-B", f"--schedule={Path(env.get('MEDPORTAL_DATA_DIR', ROOT / 'data')) / 'interfaces-beat-schedule'}",
         "--hostname=interfaces@%h", "--without-heartbeat", "--without-gossip", "--without-mingle",
     ]  # fmt: skip
+    # Dictation: MedASR in a worker of its own (short tasks, never behind a draft).
+    asr = [
+        sys.executable, "-m", "celery", "-A", "medportal", "worker", "--pool=threads", "--concurrency=2",
+        "-Q", env.get("MEDPORTAL_ASR_QUEUE", "asr"), "--loglevel=INFO",
+        "--hostname=asr@%h", "--without-heartbeat", "--without-gossip", "--without-mingle",
+    ]  # fmt: skip
     dimse = [sys.executable, str(ROOT / "manage.py"), "dicom_scp", "--host", host]
-    commands = (web, worker, interfaces, dimse)
+    commands = (web, worker, interfaces, asr, dimse)
     return [subprocess.Popen(command, env=env, cwd=ROOT, **popen) for command in commands]
 
 

@@ -363,6 +363,20 @@ MEDPORTAL_BATCH_SIZE = max(1, env_int("MEDPORTAL_BATCH_SIZE", 4))
 # How long a starting batch waits for drafts this worker has already taken and is preparing.
 MEDPORTAL_BATCH_WAIT_MS = env_int("MEDPORTAL_BATCH_WAIT_MS", 250)
 MEDPORTAL_MAX_NEW_TOKENS = env_int("MEDPORTAL_MAX_NEW_TOKENS", 512)
+
+# Dictation (medportal.dictation): MedASR on its own queue and workers. The model: a hub id
+# (gated like MedGemma), a local folder, or "tiny" (random weights, for tests and demos).
+MEDPORTAL_ASR_MODEL = env_str("MEDPORTAL_ASR_MODEL", "google/medasr")
+MEDPORTAL_ASR_QUEUE = env_str("MEDPORTAL_ASR_QUEUE", "asr")
+# Dictated audio is PHI: kept this many seconds after it is transcribed (0: deleted at once),
+# in a folder web and ASR workers share, never served.
+MEDPORTAL_AUDIO_RETENTION_SECONDS = max(0, env_int("MEDPORTAL_AUDIO_RETENTION_SECONDS", 0))
+MEDPORTAL_AUDIO_DIR = Path(env_str("MEDPORTAL_AUDIO_DIR", str(DATA_DIR / "audio")))
+CELERY_BEAT_SCHEDULE["audio-retention-sweep"] = {
+    "task": "inference_worker.audio_sweep",
+    "schedule": 60,
+    "options": {"queue": MEDPORTAL_ASR_QUEUE, "expires": 60},
+}
 # The proofread before a sign-off flags the AI draft signed unchanged within this many seconds
 # of being written (or of the study being claimed).
 MEDPORTAL_PROOFREAD_UNCHANGED_SECONDS = max(0, env_int("MEDPORTAL_PROOFREAD_UNCHANGED_SECONDS", 60))

@@ -127,7 +127,7 @@ RULES: dict[str, tuple[str, set, str]] = {
         ]
     },
 }
-WEBSOCKET_RULES: dict[str, set] = {"ws-report": VIEW, "ws-worklist": VIEW}
+WEBSOCKET_RULES: dict[str, set] = {"ws-report": VIEW, "ws-worklist": VIEW, "ws-dictation": EDIT}
 
 
 def route_names(resolver: URLResolver | None = None) -> list[str]:
