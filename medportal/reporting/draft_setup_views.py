@@ -9,8 +9,11 @@ from django.views.decorators.http import require_POST
 
 from medportal.access.guards import role_required
 from medportal.access.roles import CAN_EDIT_REPORTS, CAN_REQUEST_DRAFT
+from medportal.audit.models import Action, EventType, Outcome
+from medportal.imaging.auditing import study_audit
 from medportal.imaging.models import Study
 from medportal.imaging.services import study_set_body_part
+from medportal.reporting.auditing import report_audit
 from medportal.reporting.forms import BodyPartForm, PriorChoiceForm
 from medportal.reporting.lifecycle import ReportError
 from medportal.reporting.models import Report
@@ -24,16 +27,26 @@ def study_body_part(request: HttpRequest, study_id: int) -> HttpResponse:
     study = get_object_or_404(Study.objects.select_related("patient"), pk=study_id)
     form = BodyPartForm(request.POST)
     if not report_for_study(study=study).is_open:
-        messages.error(
-            request, "The report is signed or cancelled: the body part of the study stays as it was."
-        )
+        refusal = "The report is signed or cancelled: the body part of the study stays as it was."
     elif form.is_valid():
         study_set_body_part(
             study=study, body_part=form.cleaned_data["body_part"], user=request.user, request=request
         )
         messages.success(request, f"Body part set to {study.body_part}; the next AI draft reads it.")
+        return redirect("study-detail", study_id=study.pk)
     else:
-        messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
+        refusal = " ".join(e for errors in form.errors.values() for e in errors)
+    messages.error(request, refusal)
+    # A refused change of a patient's study is part of the record too.
+    study_audit(
+        study,
+        "Body part change refused",
+        event_type=EventType.PATIENT_RECORD,
+        action=Action.UPDATE,
+        outcome=Outcome.MINOR_FAILURE,
+        request=request,
+        detail={"reason": refusal[:300]},
+    )
     return redirect("study-detail", study_id=study.pk)
 
 
@@ -55,6 +68,14 @@ def report_prior(request: HttpRequest, report_id: int) -> HttpResponse:
             raise ReportError("Choose a prior exam, automatic or none.")
     except ReportError as exc:
         messages.error(request, str(exc))
+        report_audit(
+            report,
+            "Prior exam choice refused",
+            action=Action.UPDATE,
+            outcome=Outcome.MINOR_FAILURE,
+            request=request,
+            detail={"reason": str(exc)[:300]},
+        )
     else:
         messages.success(request, "Prior exam chosen: regenerate the draft to compare with it.")
     return redirect("study-detail", study_id=report.study_id)
