@@ -46,7 +46,7 @@ from medportal.imaging.dicomweb_retrieve import (
 from medportal.imaging.models import Instance
 from medportal.imaging.multipart import closing_bytes, new_boundary, part_bytes
 from medportal.imaging.viewer import THUMBNAIL_SIZE, THUMBNAIL_SIZES
-from medportal.imaging.viewing import RETRIEVE, VIEW, viewing_record
+from medportal.imaging.viewing import RETRIEVE, VIEW, viewing_active, viewing_record
 
 DICOM_JSON = "application/dicom+json"
 
@@ -97,13 +97,20 @@ def _wants_json(request: HttpRequest) -> None:
 # -- QIDO-RS ------------------------------------------------------------------------------------
 
 
-def _search(request: HttpRequest, level: str, run: Callable[[qido.Query], tuple[list[dict], bool]], **scope):
-    _wants_json(request)
-    try:
-        query = qido.query_parse(request.GET, level=level)
-    except qido.QueryError as exc:
-        raise ApiError(400, str(exc)) from None
-    results, more = run(query)
+def _one_study(request: HttpRequest) -> str:
+    """The study a search names by its UID alone (``StudyInstanceUID=<one uid>``), else ""."""
+    values = [v for raw in request.GET.getlist("StudyInstanceUID") for v in raw.split(",") if v.strip()]
+    return values[0].strip() if len(values) == 1 else ""
+
+
+def _within_viewing(request: HttpRequest, study_uid: str) -> bool:
+    """A search within one study whose images this user is already looking at (a viewer
+    opening it asks for the study and its series again and again): its viewing session's event
+    covers it. Every other search is audited on its own."""
+    return bool(study_uid) and viewing_active(request=request, study_uid=study_uid)
+
+
+def _audit_search(request: HttpRequest, level: str, scope: dict, results: list[dict]) -> None:
     audit_record(
         event_type=EventType.QUERY,
         action=Action.EXECUTE,
@@ -118,6 +125,17 @@ def _search(request: HttpRequest, level: str, run: Callable[[qido.Query], tuple[
             "results": len(results),
         },
     )
+
+
+def _search(request: HttpRequest, level: str, run: Callable[[qido.Query], tuple[list[dict], bool]], **scope):
+    _wants_json(request)
+    try:
+        query = qido.query_parse(request.GET, level=level)
+    except qido.QueryError as exc:
+        raise ApiError(400, str(exc)) from None
+    results, more = run(query)
+    if not _within_viewing(request, scope.get("study") or _one_study(request)):
+        _audit_search(request, level, scope, results)
     response = _dicom_json(results)
     warnings = []
     if query.ignored:

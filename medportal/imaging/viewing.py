@@ -149,3 +149,13 @@ def viewing_start_for_link(*, request: HttpRequest, study_uids: list[str]) -> No
     for study in Study.objects.filter(study_uid__in=study_uids[:20]).select_related("patient"):
         series = Series.objects.filter(study=study).values_list("series_uid", flat=True)
         viewing_record(request=request, study=study, series_uids=series, resource="viewer opened")
+
+
+def viewing_active(*, request: HttpRequest, study_uid: str) -> bool:
+    """Whether this user, on this channel, has a viewing session of the study open (its looks
+    recorded). False when Redis cannot say."""
+    id_key, _ = _keys(kind=VIEW, user_id=request.user.pk, study_uid=study_uid, channel=channel_for(request))
+    try:
+        return bool(_redis().exists(id_key))
+    except redis.RedisError:
+        return False

@@ -17,6 +17,7 @@ from medportal.ohif.install import MOUNT
 # Loading: how many requests OHIF keeps in flight per kind, and the prefetcher that loads the
 # rest of the displayed series in the background (so scrolling never waits for the network).
 MAX_REQUESTS = {"interaction": 100, "thumbnail": 5, "prefetch": 25}
+TOUR = "basicViewerTour"  # the id of OHIF's guided tour of its viewer
 PREFETCH = {"enabled": True, "displaySetsCount": 1, "maxNumPrefetchRequests": 25, "order": "closest"}
 
 
@@ -53,8 +54,7 @@ def app_config(*, dicomweb_root: str) -> dict:
         "routerBasename": MOUNT.rstrip("/"),
         "extensions": [],
         "modes": [],
-        # No guided tour: the reading room is a workplace, not a demo.
-        "customizationService": {"global": {"ohif.tours": {"$set": []}}},
+        "customizationService": {},
         "showStudyList": False,
         "maxNumberOfWebWorkers": 3,
         "showWarningMessageForCrossOrigin": False,
@@ -71,9 +71,16 @@ def app_config(*, dicomweb_root: str) -> dict:
 
 def app_config_js(config: dict, *, login_url: str) -> str:
     """The script: what the dist's inline scripts set (removed for the CSP), then the config.
-    A 401 from DICOMweb (the session ended) sends the whole window to the login page."""
+    A 401 from DICOMweb (the session ended) sends the whole window to the login page. OHIF's
+    guided tour of its viewer counts as seen: the reading room is a workplace, not a demo."""
     return (
         f"window.PUBLIC_URL = {json.dumps(MOUNT)};\n"
+        "try {\n"
+        "  var shown = JSON.parse(localStorage.getItem('shownTours')) || [];\n"
+        f"  if (shown.indexOf({json.dumps(TOUR)}) < 0) {{\n"
+        f"    localStorage.setItem('shownTours', JSON.stringify(shown.concat([{json.dumps(TOUR)}])));\n"
+        "  }\n"
+        "} catch (e) {}\n"
         "window.browserImportFunction = function (name) { return import(name); };\n"
         f"window.config = {json.dumps(config, indent=1)};\n"
         "window.config.httpErrorHandler = function (error) {\n"
