@@ -104,8 +104,18 @@ RULES: dict[str, tuple[str, set, str]] = {
             "dicomweb-instance-metadata",
             "dicomweb-instance-rendered",
             "dicomweb-frame-rendered",
+            "dicomweb-frames",
+            "dicomweb-pixel-data",
+            "dicomweb-study-thumbnail",
+            "dicomweb-series-thumbnail",
+            "dicomweb-instance-thumbnail",
+            "dicomweb-frame-thumbnail",
         ]
     },
+    # The OHIF Viewer (its files, its configuration, its deep links): the roles that view studies.
+    "viewer": ("GET", VIEW, "page"),
+    "viewer-path": ("GET", VIEW, "page"),
+    "viewer-config": ("GET", VIEW, "page"),
 }
 WEBSOCKET_RULES: dict[str, set] = {"ws-report": VIEW, "ws-worklist": VIEW}
 
@@ -160,6 +170,8 @@ def world(db):
         "series": instance.series.series_uid,
         "instance": instance.sop_instance_uid,
         "frame": 1,
+        "frames": "1",
+        "path": "viewer",
     }
     return users, kwargs
 
@@ -235,6 +247,9 @@ async def test_each_role_gets_the_expected_answer_on_websockets(name, settings):
 # configuration, not patient data; each change to a template is audited, see tests/reporting/
 # test_template_pages.py.)
 NO_PATIENT_DATA = {"login", "logout", "upload", "login-second-factor", "totp-enrol", "template-list"}
+# The viewer's files and configuration hold no patient data; opening it on a study is audited
+# (tests/imaging/test_dicomweb_viewer.py), and without a study it sends the user to the worklist.
+NO_PATIENT_DATA |= {"viewer", "viewer-path", "viewer-config"}
 
 
 @pytest.mark.parametrize("name", sorted(set(RULES) - NO_PATIENT_DATA))
