@@ -295,7 +295,8 @@ def main() -> None:
     study, series, paths = phantom_ct(work / "ct", slices=args.slices)
     size_mb = sum(p.stat().st_size for p in paths) / 1e6
     print(
-        f"synthetic CT: {args.slices} slices of 512x512, {size_mb:.0f} MB, made in {time.perf_counter() - started:.0f} s"
+        f"synthetic CT: {args.slices} slices of 512x512, {size_mb:.0f} MB, "
+        f"made in {time.perf_counter() - started:.0f} s"
     )
     user = make_user("bench", Role.RADIOLOGIST)
     user.set_password(PASSWORD)
@@ -309,9 +310,9 @@ def main() -> None:
 
     log = open(work / "web.log", "wb")  # noqa: SIM115
     web = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(args.port), "medportal.asgi:application"],
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(args.port), "medportal.asgi:application"],  # noqa: E501
         env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip  # noqa: E501
+    )  # fmt: skip
     orthanc = orthanc_start(work, paths, port=args.port + 1)
     files_server = None
     medportal = f"http://127.0.0.1:{args.port}"
