@@ -32,7 +32,12 @@ from medportal.imaging.dicomweb_frames import (
     instance_dataset,
     stored_transfer_syntax,
 )
-from medportal.imaging.dicomweb_metadata import instances_metadata, metadata_body
+from medportal.imaging.dicomweb_metadata import (
+    frames_read,
+    instance_metadata,
+    instances_metadata,
+    metadata_body,
+)
 from medportal.imaging.dicomweb_retrieve import (
     ANY,
     NotAcceptable,
@@ -297,12 +302,19 @@ def _pixel_response(request: HttpRequest, found: Instance, numbers: list[int], r
             )
     if found.rows is None:
         raise ApiError(404, "The instance has no pixel data.")
-    ds = instance_dataset(found)
+    accepted = frames_accepted(request.headers.get("Accept"))
+    row = instance_metadata(found)
     try:
-        choice = frames_choose(stored_transfer_syntax(ds), frames_accepted(request.headers.get("Accept")))
+        if row.pixel_offset is not None:
+            # Uncompressed in the file (most CT and MR): each frame is a seek and a read away.
+            choice = frames_choose(row.transfer_syntax, accepted)
+            frames = frames_read(row, numbers)
+        else:
+            ds = instance_dataset(found)
+            choice = frames_choose(stored_transfer_syntax(ds), accepted)
+            frames = frames_of(ds, numbers, choice)
     except FramesNotAcceptable as exc:
         raise ApiError(406, str(exc)) from None
-    frames = frames_of(ds, numbers, choice)
     _audit_access(request, [found], resource, frames=numbers[:100])
     boundary = new_boundary()
     body = b"".join(part_bytes(frame, choice.part_type, boundary) for frame in frames) + closing_bytes(
@@ -321,14 +333,14 @@ def instance_frames(
         numbers = frame_numbers_parse(frames)
     except ValueError as exc:
         raise ApiError(400, str(exc)) from None
-    [found] = _instances(study, series, instance)
+    [found] = _instances(study, series, instance, metadata=True)
     return _pixel_response(request, found, numbers, "frames read")
 
 
 @dicomweb_endpoint(roles=CAN_VIEW_STUDIES)
 def instance_pixel_data(request: HttpRequest, study: str, series: str, instance: str) -> HttpResponse:
     """WADO-RS pixel data (the BulkDataURI of the metadata's Pixel Data): every frame, a part each."""
-    [found] = _instances(study, series, instance)
+    [found] = _instances(study, series, instance, metadata=True)
     return _pixel_response(request, found, list(range(1, found.number_of_frames + 1)), "pixel data read")
 
 

@@ -131,6 +131,11 @@ class InstanceMetadata(models.Model):
     dicom_json = models.TextField()
     # Pixel Data's VR (OB or OW), for its BulkDataURI; blank when the instance has none.
     pixel_vr = models.CharField(max_length=2, blank=True)
+    # Uncompressed little-endian pixels: where their value starts in the stored file and the bytes
+    # of one frame, so that a frame is read by seeking to it (imaging.dicomweb_frames). Null otherwise.
+    transfer_syntax = models.CharField(max_length=64, blank=True)
+    pixel_offset = models.BigIntegerField(null=True, blank=True)
+    frame_bytes = models.BigIntegerField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"metadata of instance {self.instance_id}"

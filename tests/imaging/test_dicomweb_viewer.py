@@ -20,6 +20,7 @@ from pydicom.encaps import get_frame
 from pydicom.uid import RLELossless, generate_uid
 
 from medportal.audit.models import AuditEvent, EventType
+from medportal.imaging.dicomweb_metadata import METADATA_VERSION
 from medportal.imaging.ingest import IncomingFile
 from medportal.imaging.models import Instance, InstanceMetadata
 from medportal.reporting.intake import studies_receive
@@ -100,6 +101,33 @@ def test_an_uncompressed_frame_comes_back_as_its_pixel_bytes(dicomweb, stored, d
     [(content_type, data)] = multipart_parts(response)
     assert content_type == "application/octet-stream; transfer-syntax=1.2.840.10008.1.2.1"
     assert data == ct.PixelData
+
+
+def test_uncompressed_frames_are_read_from_where_the_file_keeps_them(
+    dicomweb_server, transactional_db, technologist, radiologist
+):
+    """Explicit and implicit VR little endian, one frame and several: the frame a seek away."""
+    explicit = ct_slices(1, study=generate_uid())[0]
+    implicit = ct_slices(1, study=generate_uid())[0]
+    implicit.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2"
+    stack, _ = rle_multiframe(4)
+    stack.decompress()  # four frames, Explicit VR Little Endian
+    client = dicomweb_server.client(technologist)
+    client.store_instances([explicit, implicit, stack])
+    reader = dicomweb_server.client(radiologist)
+
+    for ds in (explicit, implicit):
+        assert reader.retrieve_instance_frames(*uids_of(ds), [1]) == [ds.PixelData]
+    size = len(stack.PixelData) // 4
+    frames = reader.retrieve_instance_frames(
+        *uids_of(stack), [4, 2], media_types=("application/octet-stream",)
+    )
+    assert frames == [stack.PixelData[3 * size :], stack.PixelData[size : 2 * size]]
+    rows = InstanceMetadata.objects.filter(
+        instance__sop_instance_uid__in=[explicit.SOPInstanceUID, stack.SOPInstanceUID]
+    )
+    assert all(row.pixel_offset and row.frame_bytes for row in rows)
+    assert {row.frame_bytes for row in rows} == {128 * 128 * 2, 64 * 64 * 2}
 
 
 def test_compressed_frames_come_as_stored_or_decoded_as_the_client_accepts(dicomweb, stored):
@@ -214,7 +242,7 @@ def test_a_stale_conversion_is_made_again(dicomweb, stored, transactional_db):
     metadata = dicomweb.retrieve_instance_metadata(study, series, sop)
 
     assert metadata["00080018"]["Value"] == [sop]
-    assert InstanceMetadata.objects.get(instance__sop_instance_uid=sop).version == 1
+    assert InstanceMetadata.objects.get(instance__sop_instance_uid=sop).version == METADATA_VERSION
 
 
 # -- thumbnails and QIDO as OHIF asks ---------------------------------------------------------------
