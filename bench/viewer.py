@@ -244,6 +244,23 @@ def open_viewer(browser, url: str, probe: str, *, login: str | None = None, time
         context.close()
 
 
+def frames_fetch_ms(client, root: str, study: str, series: str, *, concurrency: int = 6) -> float:
+    """Every frame of the series over HTTP as OHIF asks for it (no browser): the server's part."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    listing = client.get(f"{root}/studies/{study}/series/{series}/instances").json()
+    urls = [
+        f"{root}/studies/{study}/series/{series}/instances/{item['00080018']['Value'][0]}/frames/1"
+        for item in listing
+    ]
+    accept = {"Accept": "multipart/related; type=application/octet-stream; transfer-syntax=*"}
+    started = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        for response in pool.map(lambda url: client.get(url, headers=accept), urls):
+            response.raise_for_status()
+    return (time.perf_counter() - started) * 1000
+
+
 def timed_get(client, url: str, **kwargs) -> float:
     started = time.perf_counter()
     client.get(url, **kwargs).raise_for_status()
@@ -337,6 +354,12 @@ def main() -> None:
             line += f"; Orthanc {statistics.median(timed_get(api, orthanc_meta) for _ in range(3)):.0f} ms"
             files_server = serve_ohif_for(f"http://127.0.0.1:{args.port + 1}/dicom-web", port=args.port + 2)
         print(line)
+        ours_ms = frames_fetch_ms(api, f"{medportal}/dicomweb", study, series)
+        line = f"all {args.slices} frames over HTTP (6 at a time): MedPortal {ours_ms:.0f} ms"
+        if orthanc:
+            orthanc_root = f"http://127.0.0.1:{args.port + 1}/dicom-web"
+            line += f"; Orthanc {frames_fetch_ms(api, orthanc_root, study, series):.0f} ms"
+        print(line)
         probe = PROBE % {"series": json.dumps(series), "slices": args.slices}
         link = f"/viewer/viewer?StudyInstanceUIDs={study}"
         with sync_playwright() as playwright:
@@ -376,6 +399,9 @@ def main() -> None:
         if files_server:
             files_server.shutdown()
         del redis_server
+
+    if not args.runs:
+        return
 
     def median(side: str, key: str) -> float:
         return statistics.median(r[key] for r in results[side])

@@ -27,7 +27,8 @@ from medportal.ohif.config import app_config_for
 # OHIF's needs beyond MedPortal's own policy: WebAssembly compilation for its image codecs
 # ('wasm-unsafe-eval', not 'unsafe-eval'), workers from its own files and from blob: URLs,
 # inline styles (React and its CSS-in-JS set them), images and fonts from data: and blob: URLs
-# it makes itself; and framing by MedPortal's own pages (the study page's reading room).
+# it makes itself, fetches of data: and blob: URLs (its ZSTD decoder fetches its WebAssembly from
+# a data: URL); and framing by MedPortal's own pages (the study page's reading room).
 VIEWER_CSP = {
     "default-src": ["'self'"],
     "script-src": ["'self'", "'wasm-unsafe-eval'"],
