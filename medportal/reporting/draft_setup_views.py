@@ -24,7 +24,9 @@ def study_body_part(request: HttpRequest, study_id: int) -> HttpResponse:
     study = get_object_or_404(Study.objects.select_related("patient"), pk=study_id)
     form = BodyPartForm(request.POST)
     if not report_for_study(study=study).is_open:
-        messages.error(request, "The report is signed or cancelled: the study's body part stays as it was.")
+        messages.error(
+            request, "The report is signed or cancelled: the body part of the study stays as it was."
+        )
     elif form.is_valid():
         study_set_body_part(
             study=study, body_part=form.cleaned_data["body_part"], user=request.user, request=request

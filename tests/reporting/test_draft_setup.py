@@ -63,7 +63,7 @@ def test_a_signed_report_keeps_its_study_body_part(technologist, radiologist):
     response = logged_in(radiologist).post(
         reverse("study-body-part", args=[study.pk]), {"body_part": "KNEE"}, follow=True
     )
-    assert "the study's body part stays as it was" in response.content.decode()
+    assert "the body part of the study stays as it was" in response.content.decode()
     study.refresh_from_db()
     assert study.body_part == "CHEST"
     assert 'id="body-part-form"' not in study_page(logged_in(radiologist), study)
