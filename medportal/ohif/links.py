@@ -11,14 +11,19 @@ from medportal.imaging.models import Study
 
 # The reading room offers to open the study beside this many of the patient's other studies.
 PRIORS_OFFERED = 5
+# OHIF's hanging protocol for a study and its prior side by side (extensions/default, hpCompare).
+COMPARE = "@ohif/hpCompare"
 
 
 def viewer_url(study: Study, *, beside: Study | None = None) -> str:
     """The viewer opened on ``study`` (same origin, so the study page may put it in an iframe:
     ``<iframe src="{{ study|viewer_url }}">`` after ``{% load ohif %}``). With ``beside``, both
-    studies at once (OHIF takes ``StudyInstanceUIDs=a,b``; the first is the one read)."""
-    uids = [study.study_uid] + ([beside.study_uid] if beside is not None else [])
-    return f"{reverse('viewer-path', args=['viewer'])}?{urlencode({'StudyInstanceUIDs': ','.join(uids)})}"
+    studies side by side: OHIF takes ``StudyInstanceUIDs=a,b`` (the first is the one read) and
+    its hanging protocol for two studies, which its viewer mode does not pick by itself."""
+    query = {"StudyInstanceUIDs": study.study_uid}
+    if beside is not None:
+        query = {"StudyInstanceUIDs": f"{study.study_uid},{beside.study_uid}", "hangingProtocolId": COMPARE}
+    return f"{reverse('viewer-path', args=['viewer'])}?{urlencode(query)}"
 
 
 def patient_priors(study: Study) -> list[Study]:

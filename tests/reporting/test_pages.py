@@ -300,7 +300,9 @@ def test_the_reading_room_offers_the_patients_other_studies_beside_this_one(
 
     page = text_of(tom.get(reverse("study-detail", args=[two_slice_study.pk])))
 
+    # Side by side: both studies and OHIF's hanging protocol for two.
     both = f"StudyInstanceUIDs={two_slice_study.study_uid}%2C{ds.StudyInstanceUID}"
+    both += "&amp;hangingProtocolId=%40ohif%2FhpCompare"
     link = f'<a class="viewer-prior" href="/viewer/viewer?{both}" target="viewer-frame">'
     assert f"{link}2002-01-01 CT Old head CT</a>" in page
     assert page.count('class="viewer-prior"') == 1
