@@ -54,6 +54,10 @@ def test_a_radiologist_uploads_watches_the_draft_stream_edits_and_signs(stack, r
     # The viewer in the page draws the study's image (OHIF in the iframe; slow on a busy machine).
     assert wait_for_image(page.frame(name="viewer-frame"))["width"] > 300
     expect(page.locator("#id_indication")).to_have_value("Trauma; rule out haemorrhage.")
+    # The study names no body part: the radiologist sets it (the draft never guesses one).
+    page.fill("#id_body_part", "HEAD")
+    page.click("#body-part-button")
+    expect(page.locator("#study-body-part")).to_have_text("HEAD")
 
     # Record every length the streamed text takes, to see it arrive piece by piece.
     page.evaluate(

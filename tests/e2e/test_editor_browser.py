@@ -73,6 +73,7 @@ def check_layout(page, size: tuple[int, int], theme: str) -> None:
     assert sign["y"] + sign["height"] <= height, "Sign is not in view"
     # Each line of the editor is wide enough to read.
     assert page.locator("#id_findings").bounding_box()["width"] >= 320
+    wait_for_image(page.frame(name="viewer-frame"))
     page.screenshot(path=ARTIFACTS / f"reading-room-{width}x{height}-{theme}.png", caret="initial")
     # Scrolled down the report, Sign is still there; the viewer did not move.
     page.locator("#report-scroll").evaluate("element => { element.scrollTop = element.scrollHeight; }")
@@ -119,6 +120,13 @@ def test_a_radiologist_edits_beside_the_ai_draft_with_autosave_and_keys(
     page.goto(f"{stack.base_url}/studies/{first['id']}/")
     # The viewer in the page draws the study (OHIF, software WebGL: slow on a busy machine).
     wait_for_image(page.frame(name="viewer-frame"))
+    # OHIF's own notice (investigational use), confirmed once as a reader would.
+    page.frame_locator("#viewer-frame").get_by_role("button", name="Confirm and hide").click()
+
+    # The study names no body part: the radiologist sets it (the draft never guesses one).
+    page.fill("#id_body_part", "HEAD")
+    page.click("#body-part-button")
+    expect(page.locator("#study-body-part")).to_have_text("HEAD")
 
     # Draft with an instruction; it is kept and shown in the provenance.
     page.fill("#id_instruction", "Be brief; describe the lung bases.")
@@ -220,9 +228,8 @@ def test_a_radiologist_edits_beside_the_ai_draft_with_autosave_and_keys(
 
     # Alt+N claims and opens the next study, also while the viewer has the focus (its keys are
     # its own, MedPortal's three are the page's).
-    page.frame_locator("#viewer-frame").locator(".cornerstone-canvas").first.click()
-    assert page.evaluate("document.activeElement.id") == "viewer-frame"
-    page.keyboard.press("Alt+n")
+    viewer = page.frame(name="viewer-frame")
+    viewer.locator("body").press("Alt+n")
     page.wait_for_url(f"**/studies/{second['id']}/**")
     expect(page.locator(".messages")).to_contain_text("You claimed")
     assert Report.objects.get(pk=second["report"]["id"]).assigned_to == radiologist
