@@ -52,6 +52,7 @@ def test_a_radiologist_uploads_watches_the_draft_stream_edits_and_signs(stack, r
     outcome.get_by_role("link").first.click()
 
     # The viewer in the page draws the study's image (OHIF in the iframe; slow on a busy machine).
+    page.wait_for_selector("#viewer-frame")
     assert wait_for_image(page.frame(name="viewer-frame"))["width"] > 300
     expect(page.locator("#id_indication")).to_have_value("Trauma; rule out haemorrhage.")
     # The study names no body part: the radiologist sets it (the draft never guesses one).
