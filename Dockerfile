@@ -1,5 +1,15 @@
 # MedPortal: one image for both the web server (daphne) and the inference
 # worker (celery); docker-compose.yml chooses which one runs with `command`.
+
+# The OHIF Viewer's prebuilt dist (the npm package @ohif/app, pinned in medportal/ohif/install.py):
+# fetched with npm in its own stage, so the final image carries no Node.js.
+FROM node:20-slim AS ohif
+WORKDIR /ohif
+COPY medportal/ohif/install.py ./
+RUN version=$(sed -n 's/^VERSION = "\(.*\)"$/\1/p' install.py) \
+    && npm pack "@ohif/app@${version}" --silent \
+    && mv ohif-app-*.tgz ohif-app.tgz
+
 FROM python:3.11-slim
 
 # The PyTorch build. The default CPU wheel suits a web-only host or the
@@ -46,6 +56,10 @@ RUN python -c "import os, tomllib; p = tomllib.load(open('pyproject.toml', 'rb')
     && rm /tmp/requirements.txt
 
 COPY . .
+
+# The viewer: checked against the pinned integrity, pruned and moved under /viewer/ into /app/.ohif.
+COPY --from=ohif /ohif/ohif-app.tgz /tmp/ohif-app.tgz
+RUN python -m medportal.ohif.install --tarball /tmp/ohif-app.tgz && rm /tmp/ohif-app.tgz
 
 # Unprivileged user. /data/images and /cache/huggingface are volume mount
 # points; creating them here makes new named volumes owned by this user.

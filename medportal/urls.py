@@ -13,6 +13,7 @@ from medportal.imaging import views as imaging_views
 from medportal.intake import api as intake_api
 from medportal.intake import stow
 from medportal.intake import views as intake_views
+from medportal.ohif import views as ohif_views
 from medportal.operations import views as operations_views
 from medportal.quality import views as quality_views
 from medportal.reporting import api as reporting_api
@@ -124,9 +125,13 @@ urlpatterns = [
     path("api/reports/<int:report_id>/pdf/", export_report_views.api_report_pdf, name="api-report-pdf"),
     path("api/reports/<int:report_id>/sr/", export_report_views.api_report_sr, name="api-report-sr"),
     path("admin/", admin.site.urls),
+    # The OHIF Viewer (medportal.ohif): its configuration, its files, and its routes (index.html).
+    path("viewer/app-config.js", ohif_views.viewer_config, name="viewer-config"),
+    path("viewer/", ohif_views.viewer_app, name="viewer"),
+    path("viewer/<path:path>", ohif_views.viewer_app, name="viewer-path"),
 ]
 
-# DICOMweb (PS3.18): STOW-RS, QIDO-RS and WADO-RS, token authentication.
+# DICOMweb (PS3.18): STOW-RS, QIDO-RS and WADO-RS; tokens, and for reads the login session.
 _STUDY = "dicomweb/studies/<str:study>"
 _SERIES = f"{_STUDY}/series/<str:series>"
 _INSTANCE = f"{_SERIES}/instances/<str:instance>"
@@ -144,10 +149,12 @@ urlpatterns += [
         name="dicomweb-study",
     ),
     path(f"{_STUDY}/metadata", dicomweb.metadata, name="dicomweb-study-metadata"),
+    path(f"{_STUDY}/thumbnail", dicomweb.thumbnail, name="dicomweb-study-thumbnail"),
     path(f"{_STUDY}/series", dicomweb.series_search, name="dicomweb-study-series"),
     path(f"{_STUDY}/instances", dicomweb.instances_search, name="dicomweb-study-instances"),
     path(_SERIES, dicomweb.series_retrieve, name="dicomweb-series"),
     path(f"{_SERIES}/metadata", dicomweb.metadata, name="dicomweb-series-metadata"),
+    path(f"{_SERIES}/thumbnail", dicomweb.thumbnail, name="dicomweb-series-thumbnail"),
     path(f"{_SERIES}/instances", dicomweb.instances_search, name="dicomweb-series-instances"),
     path(_INSTANCE, dicomweb.instance_retrieve, name="dicomweb-instance"),
     path(f"{_INSTANCE}/metadata", dicomweb.metadata, name="dicomweb-instance-metadata"),
@@ -155,4 +162,8 @@ urlpatterns += [
     path(
         f"{_INSTANCE}/frames/<int:frame>/rendered", dicomweb.instance_render, name="dicomweb-frame-rendered"
     ),
+    path(f"{_INSTANCE}/thumbnail", dicomweb.thumbnail, name="dicomweb-instance-thumbnail"),
+    path(f"{_INSTANCE}/frames/<int:frame>/thumbnail", dicomweb.thumbnail, name="dicomweb-frame-thumbnail"),
+    path(f"{_INSTANCE}/frames/<str:frames>", dicomweb.instance_frames, name="dicomweb-frames"),
+    path(f"{_INSTANCE}/pixeldata", dicomweb.instance_pixel_data, name="dicomweb-pixel-data"),
 ]

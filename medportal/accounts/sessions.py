@@ -17,6 +17,9 @@ LOGIN_AT = "medportal_login_at"
 LAST_SEEN = "medportal_last_seen"
 # Requests a page makes by itself (polling) do not count as the user being active.
 BACKGROUND_HEADER = "X-MedPortal-Background"
+# Activity is recorded to within this many seconds, so that a viewer's hundreds of image requests
+# a minute do not each write the session.
+LAST_SEEN_RESOLUTION_SECONDS = 10
 
 
 def session_expiry(session, now: float | None = None) -> str | None:
@@ -60,6 +63,8 @@ class SessionLifetimeMiddleware:
                 if request.headers.get("HX-Request"):
                     response["HX-Redirect"] = response["Location"]
                 return response
-            if not request.headers.get(BACKGROUND_HEADER):
-                request.session[LAST_SEEN] = time.time()
+            now = time.time()
+            last_seen = request.session.get(LAST_SEEN) or 0
+            if not request.headers.get(BACKGROUND_HEADER) and now - last_seen >= LAST_SEEN_RESOLUTION_SECONDS:
+                request.session[LAST_SEEN] = now
         return self.get_response(request)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import datetime
+
 from django.utils import timezone
 
 from medportal.accounts.models import ApiToken, hash_token
+
+LAST_USED_RESOLUTION = datetime.timedelta(minutes=1)
 
 
 def user_for_authorization_header(header: str | None):
@@ -17,5 +21,8 @@ def user_for_authorization_header(header: str | None):
     token = ApiToken.objects.select_related("user").filter(key_hash=hash_token(key.strip())).first()
     if token is None or not token.user.is_active:
         return None
-    ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
+    # To the minute: a DICOMweb client's request per frame does not each write the token's row.
+    now = timezone.now()
+    if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
     return token.user

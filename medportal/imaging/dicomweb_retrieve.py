@@ -106,9 +106,9 @@ def rendered_media_type(accept: str | None) -> str:
     raise NotAcceptable(f"rendered images are sent as {' or '.join(RENDERED_TYPES)}")
 
 
-def instance_rendered(instance: Instance, *, media: str, frame: int = 0) -> bytes:
-    """The instance as a viewer shows it by default, as PNG or JPEG."""
-    png = instance_render_png(instance=instance, frame=frame)
+def instance_rendered(instance: Instance, *, media: str, frame: int = 0, size: int | None = None) -> bytes:
+    """The instance as a viewer shows it by default, as PNG or JPEG; shrunk to fit ``size``."""
+    png = instance_render_png(instance=instance, frame=frame, size=size)
     if media == "image/png":
         return png
     with Image.open(io.BytesIO(png)) as image:

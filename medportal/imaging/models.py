@@ -130,3 +130,26 @@ class Instance(models.Model):
 def storage_name_for(sha256: str) -> str:
     """Where a blob lives in the image store: derived from its hash only, never from its name."""
     return f"{sha256[:2]}/{sha256[2:4]}/{sha256}"
+
+
+class InstanceMetadata(models.Model):
+    """An instance's header as DICOM JSON (PS3.18 F.2), Pixel Data left out, made once from its
+    stored file: a viewer asks for a series' metadata again and again, and reading hundreds of
+    files for each answer is what made it slow (imaging.dicomweb_metadata)."""
+
+    instance = models.OneToOneField(
+        Instance, primary_key=True, on_delete=models.CASCADE, related_name="dicom_metadata"
+    )
+    sha256 = models.CharField(max_length=64)  # of the file it was made from
+    version = models.PositiveSmallIntegerField()  # of the conversion; an older one is made again
+    dicom_json = models.TextField()
+    # Pixel Data's VR (OB or OW), for its BulkDataURI; blank when the instance has none.
+    pixel_vr = models.CharField(max_length=2, blank=True)
+    # Uncompressed little-endian pixels: where their value starts in the stored file and the bytes
+    # of one frame, so that a frame is read by seeking to it (imaging.dicomweb_frames). Null otherwise.
+    transfer_syntax = models.CharField(max_length=64, blank=True)
+    pixel_offset = models.BigIntegerField(null=True, blank=True)
+    frame_bytes = models.BigIntegerField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"metadata of instance {self.instance_id}"

@@ -29,7 +29,8 @@ from medportal.audit.models import Action, EventType, Outcome
 from medportal.audit.services import audit_record
 from medportal.imaging.auditing import study_audit
 from medportal.imaging.models import Study
-from medportal.imaging.viewer import study_viewer, viewer_request
+from medportal.imaging.selectors import study_other_objects
+from medportal.ohif.links import reading_room
 from medportal.reporting.auditing import report_audit
 from medportal.reporting.draft_setup import draft_setup
 from medportal.reporting.forms import (
@@ -281,21 +282,19 @@ def _report_context(request: HttpRequest, report: Report, **extra) -> dict:
 def study_detail(request: HttpRequest, study_id: int) -> HttpResponse:
     study = get_object_or_404(Study.objects.select_related("patient"), pk=study_id)
     report = drafts.report_for_study(study=study)
-    viewer = study_viewer(study=study, **viewer_request(request.GET))
     study_audit(
         study, "Study viewed", event_type=EventType.PATIENT_RECORD, action=Action.READ, request=request
     )
-    return _study_page(request, report, viewer=viewer)
+    return _study_page(request, report)
 
 
-def _study_page(
-    request: HttpRequest, report: Report, *, viewer=None, status: int = 200, **extra
-) -> HttpResponse:
+def _study_page(request: HttpRequest, report: Report, *, status: int = 200, **extra) -> HttpResponse:
     study = report.study
     context = _report_context(
         request,
         report,
-        viewer=viewer or study_viewer(study=study),
+        **reading_room(study),
+        other_objects=study_other_objects(study),
         indication_form=IndicationForm(initial={"indication": study.indication}),
         **extra,
     )

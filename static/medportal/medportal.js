@@ -2,10 +2,12 @@
 "use strict";
 
 // The theme: the one chosen with the toggle on this browser (set by theme.js before the page
-// paints), else the system's (prefers-color-scheme, in medportal.css).
+// paints), else the system's (prefers-color-scheme, in medportal.css); the reading room (the
+// study page, <html data-room>) is dark unless light was chosen.
 function currentTheme() {
   const chosen = document.documentElement.dataset.theme;
   if (chosen) return chosen;
+  if ("room" in document.documentElement.dataset) return "dark";
   return window.matchMedia("(prefers-color-scheme: light)").matches ? "light" : "dark";
 }
 

@@ -124,8 +124,18 @@ RULES: dict[str, tuple[str, set, str]] = {
             "dicomweb-instance-metadata",
             "dicomweb-instance-rendered",
             "dicomweb-frame-rendered",
+            "dicomweb-frames",
+            "dicomweb-pixel-data",
+            "dicomweb-study-thumbnail",
+            "dicomweb-series-thumbnail",
+            "dicomweb-instance-thumbnail",
+            "dicomweb-frame-thumbnail",
         ]
     },
+    # The OHIF Viewer (its files, its configuration, its deep links): the roles that view studies.
+    "viewer": ("GET", VIEW, "page"),
+    "viewer-path": ("GET", VIEW, "page"),
+    "viewer-config": ("GET", VIEW, "page"),
 }
 WEBSOCKET_RULES: dict[str, set] = {"ws-report": VIEW, "ws-worklist": VIEW, "ws-dictation": EDIT}
 
@@ -190,6 +200,8 @@ def world(db):
         "series": instance.series.series_uid,
         "instance": instance.sop_instance_uid,
         "frame": 1,
+        "frames": "1",
+        "path": "viewer",
     }
     return users, kwargs
 
@@ -276,6 +288,9 @@ NO_PATIENT_DATA = {
     "template-list",
     "user-list",
 }
+# The viewer's files and configuration hold no patient data; opening it on a study is audited
+# (tests/imaging/test_dicomweb_viewer.py), and without a study it sends the user to the worklist.
+NO_PATIENT_DATA |= {"viewer", "viewer-path", "viewer-config"}
 
 
 @pytest.mark.parametrize("name", sorted(set(RULES) - NO_PATIENT_DATA))

@@ -1,8 +1,10 @@
 """The report editor in a real browser (chromium via Playwright) against daphne, a Celery
-worker and the tiny model: regenerate with an instruction, the AI draft beside the text with
-the changes marked, autosave without a click, Ctrl+S, a conflict met by an autosave,
-Ctrl+Enter to sign (saving the last words first), Alt+N to the next study, and the dark and
-light themes at 1920×1080 and 1366×768. Screenshots go to test-artifacts/."""
+worker and the tiny model: regenerate with an instruction, the AI draft and the changes marked
+one click away, autosave without a click, Ctrl+S, a conflict met by an autosave, Ctrl+Enter to
+sign (saving the last words first), Alt+N to the next study from inside the viewer, and the
+reading room (the OHIF Viewer beside the report, Sign always in view) in the dark and light
+themes at 1920×1080 and 1366×768, and narrow (viewer above report). Screenshots go to
+test-artifacts/ (reading-room-<size>-<theme>.png)."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from medportal.reporting.services import editing
 from tests.conftest import PASSWORD, dicom_bytes, token_header
 from tests.e2e.conftest import ARTIFACTS
 from tests.e2e.test_browser import browser_page  # noqa: F401  (the fixture)
+from tests.e2e.test_ohif_browser import wait_for_image
 
 pytestmark = [pytest.mark.e2e]
 
@@ -53,23 +56,39 @@ def background(page) -> str:
 
 
 def check_layout(page, size: tuple[int, int], theme: str) -> None:
-    """Nothing wider than the window; the AI draft beside the editor where there is room."""
+    """The reading room fills the window without scrolling it: the viewer on the left (about
+    two thirds), the report on the right, the study in one line, Sign in view."""
     width, height = size
     page.set_viewport_size({"width": width, "height": height})
+    page.locator("#report-scroll").evaluate("element => { element.scrollTop = 0; }")
     assert page.evaluate("document.documentElement.scrollWidth") <= width
-    form = page.locator("#report-edit-form").bounding_box()
-    aside = page.locator(".ai-compare").bounding_box()
-    if width >= 1600:
-        assert aside["x"] >= form["x"] + form["width"], "the AI draft is not beside the editor"
-        assert abs(aside["y"] - form["y"]) < 40
-    else:
-        assert aside["y"] >= form["y"] + form["height"] - 1, "the AI draft is not below the editor"
+    assert page.evaluate("document.documentElement.scrollHeight") <= height
+    viewer = page.locator("#viewer-frame").bounding_box()
+    report = page.locator("#report").bounding_box()
+    assert 0.55 <= viewer["width"] / width <= 0.72, viewer
+    assert report["x"] >= viewer["x"] + viewer["width"] - 1 and abs(report["y"] - viewer["y"]) < 2
+    assert viewer["y"] + viewer["height"] > height * 0.8  # the viewer takes the window's height
+    assert page.locator("#study-header").bounding_box()["height"] < 44  # one line
+    sign = page.locator("#sign-button").bounding_box()
+    assert sign["y"] + sign["height"] <= height, "Sign is not in view"
     # Each line of the editor is wide enough to read.
     assert page.locator("#id_findings").bounding_box()["width"] >= 320
-    page.evaluate("window.scrollTo(0, 0)")
-    page.screenshot(path=ARTIFACTS / f"editor-{width}x{height}-{theme}.png", caret="initial")
-    page.locator("#report-edit-form").scroll_into_view_if_needed()
-    page.screenshot(path=ARTIFACTS / f"editor-{width}x{height}-{theme}-editing.png", caret="initial")
+    wait_for_image(page.frame(name="viewer-frame"))
+    page.screenshot(path=ARTIFACTS / f"reading-room-{width}x{height}-{theme}.png", caret="initial")
+    # Scrolled down the report, Sign is still there; the viewer did not move.
+    page.locator("#report-scroll").evaluate("element => { element.scrollTop = element.scrollHeight; }")
+    assert abs(page.locator("#sign-button").bounding_box()["y"] - sign["y"]) < 1
+    assert abs(page.locator("#viewer-frame").bounding_box()["y"] - viewer["y"]) < 1
+    page.locator("#report-scroll").evaluate("element => { element.scrollTop = 0; }")
+
+
+def check_narrow_layout(page) -> None:
+    """Below 1100 px the viewer is above the report, and nothing is wider than the window."""
+    page.set_viewport_size({"width": 1000, "height": 800})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1000
+    viewer = page.locator("#viewer-frame").bounding_box()
+    assert page.locator("#report").bounding_box()["y"] >= viewer["y"] + viewer["height"] - 1
+    page.screenshot(path=ARTIFACTS / "reading-room-1000x800-dark.png", caret="initial")
 
 
 # A short draft: the editor is under test here, not the model's speed.
@@ -99,6 +118,15 @@ def test_a_radiologist_edits_beside_the_ai_draft_with_autosave_and_keys(
     page.fill("#id_password", PASSWORD)
     page.click("button[type=submit]")
     page.goto(f"{stack.base_url}/studies/{first['id']}/")
+    # The viewer in the page draws the study (OHIF, software WebGL: slow on a busy machine).
+    wait_for_image(page.frame(name="viewer-frame"))
+    # OHIF's own notice (investigational use), confirmed once as a reader would.
+    page.frame_locator("#viewer-frame").get_by_role("button", name="Confirm and hide").click()
+
+    # The study names no body part: the radiologist sets it (the draft never guesses one).
+    page.fill("#id_body_part", "HEAD")
+    page.click("#body-part-button")
+    expect(page.locator("#study-body-part")).to_have_text("HEAD")
 
     # Draft with an instruction; it is kept and shown in the provenance.
     page.fill("#id_instruction", "Be brief; describe the lung bases.")
@@ -113,9 +141,18 @@ def test_a_radiologist_edits_beside_the_ai_draft_with_autosave_and_keys(
     assert report.version == 1
     expect(page.locator("#ai-draft-text")).to_contain_text(report.findings.split("\n")[0][:30])
     expect(page.locator("#ai-diff ins")).to_have_count(0)
+    # The draft is on screen once, as the text to edit; the AI's own text and the changes are a
+    # click away.
+    expect(page.locator("#ai-draft-text")).to_be_hidden()
+    page.locator("#ai-draft summary").click()
+    expect(page.locator("#ai-draft-text")).to_be_visible()
+    page.locator("#ai-draft summary").click()
 
-    # The dark theme follows the system; the toggle switches and is remembered.
+    # The reading room is dark even where the system prefers light; the toggle switches and is
+    # remembered.
+    page.emulate_media(color_scheme="light")
     assert background(page) == DARK_BACKGROUND
+    page.emulate_media(color_scheme="dark")
     check_layout(page, (1920, 1080), "dark")
     check_layout(page, (1366, 768), "dark")
     page.click("#theme-toggle")
@@ -125,6 +162,8 @@ def test_a_radiologist_edits_beside_the_ai_draft_with_autosave_and_keys(
     check_layout(page, (1366, 768), "light")
     check_layout(page, (1920, 1080), "light")
     page.click("#theme-toggle")
+    check_narrow_layout(page)
+    page.set_viewport_size({"width": 1920, "height": 1080})
     assert background(page) == DARK_BACKGROUND
 
     # Typing saves by itself a few seconds later: a new version, the diff shows the word.
@@ -187,9 +226,10 @@ def test_a_radiologist_edits_beside_the_ai_draft_with_autosave_and_keys(
     assert (signed.status, signed.findings) == (ReportStatus.SIGNED, "Ravi's findings. Reviewed.")
     assert signed.version == 5
 
-    # Alt+N claims and opens the next study.
-    page.locator("h1").click()
-    page.keyboard.press("Alt+n")
+    # Alt+N claims and opens the next study, also while the viewer has the focus (its keys are
+    # its own, MedPortal's three are the page's).
+    viewer = page.frame(name="viewer-frame")
+    viewer.locator("body").press("Alt+n")
     page.wait_for_url(f"**/studies/{second['id']}/**")
     expect(page.locator(".messages")).to_contain_text("You claimed")
     assert Report.objects.get(pk=second["report"]["id"]).assigned_to == radiologist

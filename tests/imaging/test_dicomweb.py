@@ -7,6 +7,7 @@ these tests search for them and read them back.
 from __future__ import annotations
 
 import io
+from urllib.parse import urlsplit
 
 import numpy as np
 import pydicom
@@ -313,11 +314,16 @@ def test_an_unknown_instance_is_404(dicomweb, sent):
 # -- WADO-RS: metadata and rendered ---------------------------------------------------------------
 
 
-def test_instance_metadata_is_the_header_without_pixel_data(dicomweb, sent):
-    metadata = Dataset.from_json(dicomweb.retrieve_instance_metadata(CT_STUDY, CT_SERIES, CT_SOP))
+def test_instance_metadata_is_the_header_with_pixel_data_by_reference(dicomweb, sent):
+    raw = dicomweb.retrieve_instance_metadata(CT_STUDY, CT_SERIES, CT_SOP)
 
+    # Absolute, on the Host the client named (dicomweb-client sends its host without the port).
+    assert raw["7FE00010"]["vr"] == "OW"
+    assert urlsplit(raw["7FE00010"]["BulkDataURI"]).path == (
+        f"/dicomweb/studies/{CT_STUDY}/series/{CT_SERIES}/instances/{CT_SOP}/pixeldata"
+    )
+    metadata = Dataset.from_json({tag: value for tag, value in raw.items() if tag != "7FE00010"})
     header = pydicom.dcmread(dicom_path("CT_small.dcm"), stop_before_pixels=True)
-    assert "PixelData" not in metadata
     assert (str(metadata.PatientName), metadata.SOPInstanceUID, metadata.Rows) == (
         "CompressedSamples^CT1",
         CT_SOP,
@@ -358,17 +364,16 @@ def test_a_frame_the_instance_does_not_have_is_404(dicomweb, sent):
     assert raised.value.response.status_code == 404
 
 
-def test_every_retrieval_is_audited_as_instances_accessed(dicomweb, sent, radiologist):
+def test_retrievals_are_audited_as_instances_accessed_once_per_viewing_session(dicomweb, sent, radiologist):
     dicomweb.retrieve_instance(CT_STUDY, CT_SERIES, CT_SOP)
     dicomweb.retrieve_series_metadata(CT_STUDY, CT_SERIES)
     dicomweb.retrieve_instance_rendered(CT_STUDY, CT_SERIES, CT_SOP, media_types=("image/png",))
+    dicomweb.retrieve_instance_frames_rendered(CT_STUDY, CT_SERIES, CT_SOP, [1], media_types=("image/png",))
 
-    events = AuditEvent.objects.filter(event_type=EventType.INSTANCES_ACCESSED)
-    assert [e.description for e in events] == [
-        "DICOMweb instance retrieved (WADO-RS)",
-        "DICOMweb metadata read (WADO-RS)",
-        "DICOMweb rendered image viewed (WADO-RS)",
-    ]
+    # Downloading the files and looking at the images are a viewing session each (this client's
+    # token ties its requests together); tests/imaging/test_dicomweb_viewer.py has the rest.
+    events = AuditEvent.objects.filter(event_type=EventType.INSTANCES_ACCESSED).order_by("id")
+    assert [e.description for e in events] == ["DICOM files retrieved (WADO-RS)", "Images viewed"]
     for event in events:
         assert event.event_type == "110103"
         assert (event.action, event.user, event.patient_id, event.study_uid) == (
@@ -378,8 +383,10 @@ def test_every_retrieval_is_audited_as_instances_accessed(dicomweb, sent, radiol
             CT_STUDY,
         )
         assert event.accession_number == "ACC-CT-1"
+        assert event.detail["series"] == [CT_SERIES]
+    assert events[0].detail["sop_instance_uids"] == [CT_SOP]
     assert events[1].detail["sop_instance_uids"] == [CT_SOP, f"{CT_SOP}.12"]
-    assert events[2].detail["frame"] == 1
+    assert events[1].detail["resource"] == "metadata read"
 
 
 # -- who may search and read (through the Django test client) -------------------------------------

@@ -261,37 +261,57 @@ def two_slice_study(technologist) -> Study:
     return report.study
 
 
-def test_the_study_page_shows_the_images_and_the_indication(tom, two_slice_study):
+def test_the_study_page_is_a_reading_room_with_the_viewer_on_this_study(tom, two_slice_study):
     study = two_slice_study
     response = tom.get(reverse("study-detail", args=[study.pk]))
 
     assert response.status_code == 200
     page = text_of(response)
-    instances = Instance.objects.filter(series__study=study).order_by("instance_number")
-    assert [i.original_name for i in instances] == ["slice1.dcm", "slice2.dcm"]
-    # The viewer: one thumbnail for the one series, and its first slice of two.
-    first = reverse("instance-image", args=[instances[0].pk])
-    assert page.count("<img ") == 2
-    assert f'<img src="{first}?size=128" alt="Series 1 (CT), 2 images">' in page
-    assert re.search(rf'<img id="viewer-image" src="{first}"[^>]*alt="CT image 1 of 2"', page)
-    assert '<span id="slice-counter" aria-live="polite">1 / 2</span>' in page
+    # The images are the OHIF Viewer's, opened on this study in the page; none drawn by the server.
+    viewer = f"/viewer/viewer?StudyInstanceUIDs={study.study_uid}"
+    assert re.search(rf'<iframe id="viewer-frame" name="viewer-frame" src="{re.escape(viewer)}"', page)
+    assert "<img " not in page
+    assert 'id="viewer-image"' not in page and "viewer.js" not in page
+    # The study in one line.
+    header = page[page.index('id="study-header"') : page.index('class="study-layout"')]
+    for fact in ("CompressedSamples CT1", "MRN</span> 1CT1", ">CT<", "2004-01-19"):
+        assert fact in header
     assert "Fall from a ladder; headache. &lt;b&gt;urgent&lt;/b&gt;" in page
     assert "<b>urgent</b>" not in page
-    assert "CompressedSamples CT1" in page
-    assert "MRN 1CT1" in page
     assert ReportStatus.RECEIVED.label in page
     event = AuditEvent.objects.filter(event_type=EventType.PATIENT_RECORD, description="Study viewed").get()
     assert (event.study_uid, event.username) == (study.study_uid, "tom")
 
 
-def test_the_image_urls_on_the_study_page_serve_the_images(tom, two_slice_study):
+def test_the_reading_room_offers_the_patients_other_studies_beside_this_one(
+    tom, technologist, two_slice_study
+):
+    ds = pydicom.dcmread(io.BytesIO(dicom_bytes("CT_small.dcm")))
+    ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID = (
+        generate_uid(),
+        generate_uid(),
+        generate_uid(),
+    )
+    ds.StudyDate, ds.StudyDescription = "20020101", "Old head CT"
+    out = io.BytesIO()
+    ds.save_as(out, enforce_file_format=True)
+    studies_receive(files=[IncomingFile("prior.dcm", out.getvalue())], uploader=technologist)
+    stranger = pydicom.dcmread(io.BytesIO(out.getvalue()))
+    stranger.PatientID, stranger.StudyInstanceUID = "SOMEONE-ELSE", generate_uid()
+    stranger.SOPInstanceUID = generate_uid()
+    out = io.BytesIO()
+    stranger.save_as(out, enforce_file_format=True)
+    studies_receive(files=[IncomingFile("stranger.dcm", out.getvalue())], uploader=technologist)
+
     page = text_of(tom.get(reverse("study-detail", args=[two_slice_study.pk])))
-    urls = re.findall(r'<img (?:id="[^"]+" )?src="([^"]+)"', page)
-    assert len(urls) == 2
-    for url in urls:
-        response = tom.get(url)
-        assert response.status_code == 200
-        assert response["Content-Type"] == "image/png"
+
+    # Side by side: both studies and OHIF's hanging protocol for two.
+    both = f"StudyInstanceUIDs={two_slice_study.study_uid}%2C{ds.StudyInstanceUID}"
+    both += "&amp;hangingProtocolId=%40ohif%2FhpCompare"
+    link = f'<a class="viewer-prior" href="/viewer/viewer?{both}" target="viewer-frame">'
+    assert f"{link}2002-01-01 CT Old head CT</a>" in page
+    assert page.count('class="viewer-prior"') == 1
+    assert stranger.StudyInstanceUID not in page
 
 
 def test_the_study_page_warns_that_the_tiny_models_text_is_meaningless(tom, settings, two_slice_study):

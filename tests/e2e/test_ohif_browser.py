@@ -1,0 +1,155 @@
+"""The reading room's viewer in a real browser: OHIF, as MedPortal serves it under /viewer/, in
+Debian's chromium (Playwright), loads a two-series CT from MedPortal's DICOMweb with the login
+session and draws it; the wheel scrolls to other slices, a window preset changes the pixels; an
+anonymous visitor gets the login page; nothing breaks the Content-Security-Policy, nothing goes
+to another origin, and the whole look is one audit event. Screenshots go to test-artifacts/."""
+
+from __future__ import annotations
+
+import numpy as np
+import pydicom
+import pytest
+from playwright.sync_api import sync_playwright
+from pydicom.uid import generate_uid
+
+from medportal.audit.models import AuditEvent, EventType
+from medportal.imaging.models import Study
+from medportal.ohif.links import viewer_url
+from tests.conftest import PASSWORD, dicom_path
+from tests.dicomweb_server import dicomweb_server  # noqa: F401  (the fixture)
+from tests.e2e.conftest import ARTIFACTS
+
+pytestmark = [pytest.mark.e2e]
+
+# WebGL through SwiftShader (software): OHIF draws with WebGL; --disable-gpu would leave it none.
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--disable-quic",
+    "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+
+# The viewport's canvas, as numbers: its size, mean grey and a fingerprint of its pixels.
+CANVAS = """() => {
+  const canvas = document.querySelector('.cornerstone-canvas');
+  if (!canvas || !canvas.width) return null;
+  const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+  let sum = 0, hash = 0;
+  for (let i = 0; i < data.length; i += 4) { sum += data[i]; hash = (hash * 31 + data[i]) | 0; }
+  return {width: canvas.width, height: canvas.height, mean: sum / (data.length / 4), hash};
+}"""
+
+
+def ct_series(*, study: str, number: int, slices: int) -> list[pydicom.Dataset]:
+    """CT_small as a series: a bright block moves down the image slice by slice, so every slice
+    looks different under any window."""
+    series = generate_uid()
+    out = []
+    for index in range(slices):
+        ds = pydicom.dcmread(dicom_path("CT_small.dcm"))
+        ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SeriesNumber = study, series, number
+        ds.SeriesDescription = f"Axial {number}"
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+        ds.InstanceNumber = index + 1
+        ds.ImagePositionPatient = [0, 0, -5 * index]
+        ds.WindowCenter, ds.WindowWidth = 1000, 2000
+        pixels = ds.pixel_array.astype(np.int32)
+        row = 4 + 5 * index
+        pixels[row : row + 12, 20:108] = 3000
+        ds.PixelData = pixels.astype(np.int16).tobytes()
+        out.append(ds)
+    return out
+
+
+def wait_for_image(page, *, timeout_s: float = 90):
+    """The canvas once it shows an image (not blank)."""
+    page.wait_for_function(
+        f"() => {{ const s = ({CANVAS})(); return s && s.mean > 5; }}", timeout=timeout_s * 1000
+    )
+    return page.evaluate(CANVAS)
+
+
+def settled(page, before_hash: int | None = None) -> dict:
+    """The canvas after it stopped changing (and, given ``before_hash``, once it differs from it)."""
+    condition = "s && s.mean > 5" + (f" && s.hash !== {before_hash}" if before_hash is not None else "")
+    page.wait_for_function(f"() => {{ const s = ({CANVAS})(); return {condition}; }}", timeout=30_000)
+    page.wait_for_timeout(300)
+    return page.evaluate(CANVAS)
+
+
+def test_ohif_draws_a_ct_from_medportal_scrolls_and_windows_it(
+    dicomweb_server,  # noqa: F811
+    transactional_db,
+    radiologist,
+    technologist,
+):
+    study_uid = generate_uid()
+    first, second = (
+        ct_series(study=study_uid, number=1, slices=20),
+        ct_series(study=study_uid, number=2, slices=5),
+    )
+    dicomweb_server.client(technologist).store_instances([*first, *second])
+    study = Study.objects.get(study_uid=study_uid)
+    base = dicomweb_server.base_url
+    url = base + viewer_url(study)
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        try:
+            # Anonymous: the viewer is not served, the login page is.
+            anonymous = browser.new_page()
+            anonymous.goto(url)
+            assert anonymous.url.startswith(f"{base}/login/")
+            anonymous.close()
+
+            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            problems, elsewhere = [], []
+            page.on(
+                "console",
+                lambda m: (
+                    problems.append(m.text)
+                    if "Content Security Policy" in m.text or "Refused to" in m.text
+                    else None
+                ),
+            )
+            page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+            page.on(
+                "request",
+                lambda r: elsewhere.append(r.url) if not r.url.startswith((base, "blob:", "data:")) else None,
+            )
+            page.goto(f"{base}/login/")
+            page.fill("#id_username", "rita")
+            page.fill("#id_password", PASSWORD)
+            page.click("button[type=submit]")
+            page.goto(url)
+
+            opened = wait_for_image(page)
+            assert opened["width"] > 300
+            # Both series are in the study panel, by their descriptions.
+            page.get_by_text("Axial 2").first.wait_for(timeout=30_000)
+            page.screenshot(path=ARTIFACTS / "ohif-1-opened.png")
+
+            # The wheel scrolls through the slices: the block moves, the pixels change.
+            viewport = page.locator(".cornerstone-canvas").first
+            viewport.hover()
+            for _ in range(6):
+                page.mouse.wheel(0, 120)
+                page.wait_for_timeout(100)
+            scrolled = settled(page, opened["hash"])
+            assert scrolled["hash"] != opened["hash"]
+            page.screenshot(path=ARTIFACTS / "ohif-2-scrolled.png")
+
+            # A window preset (OHIF's key 2: lung, W 1500 / L -600): the same slice, other greys.
+            viewport.click()
+            page.keyboard.press("2")
+            lung = settled(page, scrolled["hash"])
+            assert abs(lung["mean"] - scrolled["mean"]) > 5
+            page.screenshot(path=ARTIFACTS / "ohif-3-lung-preset.png")
+
+            assert problems == []
+            assert elsewhere == []
+        finally:
+            browser.close()
+
+    # However many requests that took, it is one look at the study, naming both series.
+    [event] = AuditEvent.objects.filter(event_type=EventType.INSTANCES_ACCESSED, user=radiologist)
+    assert event.study_uid == study_uid
+    assert event.detail["series"] == sorted([first[0].SeriesInstanceUID, second[0].SeriesInstanceUID])
