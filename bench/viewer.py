@@ -274,6 +274,7 @@ def main() -> None:
     parser.add_argument("--slices", type=int, default=300)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--port", type=int, default=8766)
+    parser.add_argument("--keep", action="store_true", help="keep the work folder (logs, CT, stores)")
     args = parser.parse_args()
     if not (ROOT / ".ohif" / "dist" / "index.html").exists():
         raise SystemExit("The OHIF viewer is not installed: run bin/setup")
@@ -399,6 +400,10 @@ def main() -> None:
         if files_server:
             files_server.shutdown()
         del redis_server
+        if args.keep:
+            print(f"work folder: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)  # about 0.5 GB for 300 slices
 
     if not args.runs:
         return

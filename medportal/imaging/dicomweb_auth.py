@@ -39,8 +39,9 @@ def same_origin(request: HttpRequest) -> bool:
 def dicomweb_endpoint(*, roles: tuple[Role, ...], methods: tuple[str, ...] = SAFE_METHODS) -> Callable:
     """A DICOMweb read: ``Authorization: Token <key>``, or a same-origin login session.
 
-    Sets ``request.dicomweb_channel`` to what ties a client's requests together for the audit
-    trail's viewing sessions: the login session, or the token (by its hash, never the key)."""
+    A token's requests are tied together for the audit trail's viewing sessions by
+    ``request.dicomweb_channel`` (the token's digest, never the key); a session's by the session
+    (``imaging.viewing.channel_for``)."""
 
     def decorator(view):
         @csrf_exempt  # reads only; a session is accepted for safe methods alone
@@ -49,10 +50,8 @@ def dicomweb_endpoint(*, roles: tuple[Role, ...], methods: tuple[str, ...] = SAF
             header = request.headers.get("Authorization")
             if header:
                 user = user_for_authorization_header(header)
-                channel = "token:" + _digest(header)
             else:
                 user = request.user if request.user.is_authenticated else None
-                channel = "session:" + _digest(request.session.session_key or "") if user else ""
             if user is None:
                 response = _error(
                     401, "Authentication required: send 'Authorization: Token <key>' or log in."
@@ -64,7 +63,8 @@ def dicomweb_endpoint(*, roles: tuple[Role, ...], methods: tuple[str, ...] = SAF
             if not header and not same_origin(request):
                 return _error(403, "A login session reads DICOMweb only from MedPortal's own pages.")
             request.user = user
-            request.dicomweb_channel = channel
+            if header:
+                request.dicomweb_channel = "token:" + hashlib.sha256(header.encode()).hexdigest()[:32]
             if not has_role(user, *roles):
                 return _error(403, "Your role does not allow this.")
             try:
@@ -77,7 +77,3 @@ def dicomweb_endpoint(*, roles: tuple[Role, ...], methods: tuple[str, ...] = SAF
         return wrapper
 
     return decorator
-
-
-def _digest(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()[:32]

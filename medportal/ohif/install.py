@@ -172,7 +172,8 @@ def size_of(folder: Path) -> int:
 def viewer_install(*, target: Path, tarball: Path | None = None, force: bool = False) -> Path:
     """Install the pinned OHIF build into ``target/dist`` (nothing to do when it is there)."""
     dist = target / "dist"
-    if not force and installed_stamp(dist) == wanted_stamp():
+    stamp, wanted = installed_stamp(dist) or {}, wanted_stamp()
+    if not force and {key: stamp.get(key) for key in wanted} == wanted:
         return dist
     target.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target, prefix=".install-") as work:
