@@ -349,11 +349,15 @@ def critical_statement(critical: CriticalResult) -> str:
     return text
 
 
-def report_critical_results(report: Report) -> list[CriticalResult]:
-    """``report`` may be the live row or a signed snapshot of it (the HL7 message's)."""
+def report_critical_results(report: Report, *, signed_at=None) -> list[CriticalResult]:
+    """``report`` may be the live row or a signed snapshot of it (the outputs'). With
+    ``signed_at``, only the results marked before the signature: a signed report's outputs do
+    not change when a critical result is marked later (that one belongs in an addendum)."""
     results = CriticalResult.objects.filter(report_id=report.pk).select_related("notified_by")
+    if signed_at is not None:
+        results = results.filter(created_at__lte=signed_at)
     return list(results.order_by("created_at", "id"))
 
 
-def report_critical_statements(report: Report) -> list[str]:
-    return [critical_statement(c) for c in report_critical_results(report)]
+def report_critical_statements(report: Report, *, signed_at=None) -> list[str]:
+    return [critical_statement(c) for c in report_critical_results(report, signed_at=signed_at)]

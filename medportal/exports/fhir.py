@@ -273,7 +273,7 @@ def _critical_observations(content: SignedReport, subject: dict) -> list[tuple[s
                 "note": [{"text": critical_statement(critical)}],
             },
         )
-        for critical in report_critical_results(content.report)
+        for critical in report_critical_results(content.report, signed_at=content.report.signed_at)
     ]
 
 

@@ -150,7 +150,7 @@ def oru_r01(*, signed: SignedSnapshot, control_id: str, created_at: datetime.dat
     ]
     # A report with a critical result: every observation flagged AA (critically abnormal, HL7
     # table 0078), and the communication statement of each result as a note after the others.
-    critical = report_critical_statements(report)
+    critical = report_critical_statements(report, signed_at=report.signed_at)
     first_note = sum(segment.startswith("NTE|") for segment in segments) + 1
     segments += [
         _segment("NTE", {1: str(n), 2: "L", 3: escape(text, line_breaks=True)})

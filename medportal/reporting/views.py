@@ -57,7 +57,7 @@ from medportal.reporting.selectors import (
 )
 from medportal.reporting.services import claims, drafts, editing
 from medportal.reporting.services.indication import study_indication_save
-from medportal.reporting.services.signoff import refusal_audited
+from medportal.reporting.services.signoff import refusal_audited, sign_refused_before_reading
 
 # (sort key, heading) in the order the worklist shows them.
 WORKLIST_COLUMNS = [
@@ -439,11 +439,14 @@ def report_sign(request: HttpRequest, report_id: int) -> HttpResponse:
     form = SignForm(request.POST)
     if not form.is_valid():
         return _report_panel(request, report, status=400, errors=["Enter your password to sign."])
-    # The proofread, once the password is right: what it finds waits beside the Sign button for
-    # "fix" or "sign anyway". (A wrong password goes on to the sign-off's own refusal.)
+    # The proofread, once nothing else refuses the sign-off: what it finds waits beside the Sign
+    # button for "fix" or "sign anyway". (A lockout, a wrong password or another's claim goes on to
+    # the sign-off's own refusal.)
     if (
         report.is_signable
-        and request.user.check_password(form.cleaned_data["password"])
+        and not sign_refused_before_reading(
+            report=report, user=request.user, password=form.cleaned_data["password"], request=request
+        )
         and (
             issues := sign_gate(
                 report=report,

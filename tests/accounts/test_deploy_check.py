@@ -63,6 +63,9 @@ def test_check_deploy_is_clean_with_the_compose_files_production_environment(tmp
     dotenv = {
         "SECRET_KEY": SECRET,
         "POSTGRES_PASSWORD": "medportal0secret",
+        "MEDPORTAL_AUDIT_KEY": "an audit key of the deployment, kept off the host as well",
+        "MEDPORTAL_DB_OWNER_PASSWORD": "owner0secret",
+        "MEDPORTAL_DB_APP_PASSWORD": "app0secret",
         "ALLOWED_HOSTS": "medportal.example-hospital.org",
         "CSRF_TRUSTED_ORIGINS": "https://medportal.example-hospital.org",
         "HF_TOKEN": "hf_example",

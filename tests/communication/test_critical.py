@@ -21,6 +21,7 @@ from medportal.communication.models import CriticalResult, Delivery, Method
 from medportal.exports.content import signed_report
 from medportal.exports.fhir import report_fhir_json
 from medportal.hl7.message import oru_r01
+from medportal.reporting.freezing import signed_snapshot
 from tests.exports.conftest import received_report, signed
 
 CATEGORY = "ACR category 1: immediate (minutes)"
@@ -176,13 +177,15 @@ def test_an_unacknowledged_result_escalates_once_on_the_critical_results_page(
 
 
 def test_the_signed_report_carries_the_flag_in_hl7_and_fhir(radiologist, image_store):
-    report = signed(received_report(radiologist), radiologist)
+    # Marked and told before the sign-off: the signed report carries it.
+    report = received_report(radiologist)
     critical = service.critical_mark(report=report, user=radiologist, category=CATEGORY, finding="Large PE.")
     service.critical_notify(
         critical=critical, user=radiologist, recipient="Dr Jones", method=Method.PHONE, read_back=True
     )
+    report = signed(report, radiologist)
     message = hl7.parse(
-        oru_r01(report=report, addendum=None, control_id="C1", created_at=timezone.now()).replace("\r", "\r")
+        oru_r01(signed=signed_snapshot(report.pk), control_id="C1", created_at=timezone.now())
     )
     flags = {str(obx[8]) for obx in message.segments("OBX")}
     assert flags == {"AA"}

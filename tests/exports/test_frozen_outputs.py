@@ -10,6 +10,7 @@ import json
 
 import pydicom
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -151,6 +152,42 @@ def writes(report: Report, ada: User, rita: User) -> dict:
         ),
         "api-report-draft": ("json", "post", reverse("api-report-draft", args=[r]), {}),
         "api-report-sign": ("json", "post", reverse("api-report-sign", args=[r]), {"password": PASSWORD}),
+        "study-body-part": ("page", "post", reverse("study-body-part", args=[s]), {"body_part": "KNEE"}),
+        "report-prior": ("page", "post", reverse("report-prior", args=[r]), {"prior": "none"}),
+        "report-proofread-fix": (
+            "page",
+            "post",
+            reverse("report-proofread-fix", args=[r]),
+            {"rule": "empty_impression"},
+        ),
+        "critical-mark": (
+            "page",
+            "post",
+            reverse("critical-mark", args=[r]),
+            {"category": settings.MEDPORTAL_CRITICAL_CATEGORIES[0], "finding": "Forged critical finding."},
+        ),
+        "critical-notify": ("page", "post", reverse("critical-notify", args=[1]), {"recipient": "Dr X"}),
+        "critical-read-back": ("page", "post", reverse("critical-read-back", args=[1]), {}),
+        "followup-confirm": ("page", "post", reverse("followup-confirm", args=[r]), {}),
+        "user-new": (
+            "page",
+            "post",
+            reverse("user-new"),
+            {"username": "newbie", "password": "a far from simple phrase", "roles": ["radiologist"]},
+        ),
+        "user-edit": (
+            "page",
+            "post",
+            reverse("user-edit", args=[rita.pk]),
+            {"first_name": "Renamed", "last_name": "Signer", "roles": ["radiologist"]},
+        ),
+        "user-password": (
+            "page",
+            "post",
+            reverse("user-password", args=[rita.pk]),
+            {"password": "another far from simple phrase"},
+        ),
+        "user-active": ("page", "post", reverse("user-active", args=[rita.pk]), {"active": "false"}),
         "logout": ("page", "post", reverse("logout"), {}),  # last: it ends the session
     }
 
@@ -278,7 +315,8 @@ def test_signing_on_the_page_replaces_the_indication_form_at_once(client, rita):
     assert "Save indication" in page
     response = client.post(
         reverse("report-sign", args=[report.pk]),
-        {"password": PASSWORD, "version": report.version},
+        # Signed at once, the AI draft unchanged: the proofread asks, and the radiologist signs anyway.
+        {"password": PASSWORD, "version": report.version, "sign_anyway": ["unchanged_ai_draft"]},
         HTTP_HX_REQUEST="true",
     )
     panel = response.content.decode()

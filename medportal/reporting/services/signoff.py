@@ -74,6 +74,18 @@ def claim_check(report: Report, *, user, doing: str) -> None:
     )
 
 
+def sign_refused_before_reading(*, report: Report, user, password: str, request) -> bool:
+    """Whether a sign-off would be refused before its text matters (the account locked out, a
+    wrong password, another's claim): then the proofread is not run and the sign-off itself
+    refuses, once, with its reason. Records nothing."""
+    credentials = {"username": user.get_username()}
+    if request is not None and AxesProxyHandler.is_locked(request, credentials):
+        return True
+    if not user.is_active or not user.check_password(password):
+        return True
+    return report.assigned_to_id is not None and report.assigned_to_id != user.pk
+
+
 def signer_reauthenticate(*, report: Report, user, password: str, otp_code: str, request, what: str) -> None:
     """The signer's password again, and their TOTP code when enrolled; ReauthenticationFailed
     (audited once) when wrong or locked out."""
