@@ -29,7 +29,7 @@ from medportal.audit.models import Action, EventType, Outcome
 from medportal.audit.services import audit_record
 from medportal.imaging.auditing import study_audit
 from medportal.imaging.models import Study
-from medportal.imaging.selectors import study_other_objects
+from medportal.imaging.selectors import study_has_images, study_other_objects
 from medportal.ohif.links import reading_room
 from medportal.reporting.auditing import report_audit
 from medportal.reporting.draft_setup import draft_setup
@@ -295,6 +295,7 @@ def _study_page(request: HttpRequest, report: Report, *, status: int = 200, **ex
         report,
         **reading_room(study),
         other_objects=study_other_objects(study),
+        has_images=study_has_images(study),
         indication_form=IndicationForm(initial={"indication": study.indication}),
         **extra,
     )
