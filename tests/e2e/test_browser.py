@@ -10,7 +10,7 @@ from pypdf import PdfReader
 from medportal.reporting.models import Report, ReportStatus
 from tests.conftest import PASSWORD, dicom_path
 from tests.e2e.conftest import ARTIFACTS
-from tests.e2e.test_ohif_browser import wait_for_image
+from tests.e2e.test_ohif_browser import viewer_frame, wait_for_image
 
 pytestmark = [pytest.mark.e2e]
 
@@ -53,7 +53,7 @@ def test_a_radiologist_uploads_watches_the_draft_stream_edits_and_signs(stack, r
 
     # The viewer in the page draws the study's image (OHIF in the iframe; slow on a busy machine).
     page.wait_for_selector("#viewer-frame")
-    assert wait_for_image(page.frame(name="viewer-frame"))["width"] > 300
+    assert wait_for_image(viewer_frame(page))["width"] > 300
     expect(page.locator("#id_indication")).to_have_value("Trauma; rule out haemorrhage.")
     # The study names no body part: the radiologist sets it (the draft never guesses one).
     page.fill("#id_body_part", "HEAD")

@@ -19,7 +19,7 @@ from medportal.reporting.services import editing
 from tests.conftest import PASSWORD, dicom_bytes, token_header
 from tests.e2e.conftest import ARTIFACTS
 from tests.e2e.test_browser import browser_page  # noqa: F401  (the fixture)
-from tests.e2e.test_ohif_browser import wait_for_image
+from tests.e2e.test_ohif_browser import viewer_frame, wait_for_image
 
 pytestmark = [pytest.mark.e2e]
 
@@ -73,7 +73,7 @@ def check_layout(page, size: tuple[int, int], theme: str) -> None:
     assert sign["y"] + sign["height"] <= height, "Sign is not in view"
     # Each line of the editor is wide enough to read.
     assert page.locator("#id_findings").bounding_box()["width"] >= 320
-    wait_for_image(page.frame(name="viewer-frame"))
+    wait_for_image(viewer_frame(page))
     page.screenshot(path=ARTIFACTS / f"reading-room-{width}x{height}-{theme}.png", caret="initial")
     # Scrolled down the report, Sign is still there; the viewer did not move.
     page.locator("#report-scroll").evaluate("element => { element.scrollTop = element.scrollHeight; }")
@@ -119,7 +119,7 @@ def test_a_radiologist_edits_beside_the_ai_draft_with_autosave_and_keys(
     page.click("button[type=submit]")
     page.goto(f"{stack.base_url}/studies/{first['id']}/")
     # The viewer in the page draws the study (OHIF, software WebGL: slow on a busy machine).
-    wait_for_image(page.frame(name="viewer-frame"))
+    wait_for_image(viewer_frame(page))
     # OHIF's own notice (investigational use), confirmed once as a reader would.
     page.frame_locator("#viewer-frame").get_by_role("button", name="Confirm and hide").click()
 
@@ -228,7 +228,7 @@ def test_a_radiologist_edits_beside_the_ai_draft_with_autosave_and_keys(
 
     # Alt+N claims and opens the next study, also while the viewer has the focus (its keys are
     # its own, MedPortal's three are the page's).
-    viewer = page.frame(name="viewer-frame")
+    viewer = viewer_frame(page)
     viewer.locator("body").press("Alt+n")
     page.wait_for_url(f"**/studies/{second['id']}/**")
     expect(page.locator(".messages")).to_contain_text("You claimed")

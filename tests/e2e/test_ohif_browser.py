@@ -59,6 +59,11 @@ def ct_series(*, study: str, number: int, slices: int) -> list[pydicom.Dataset]:
     return out
 
 
+def viewer_frame(page):
+    """The reading room's viewer frame, once its iframe is in the page and attached."""
+    return page.wait_for_selector("#viewer-frame").content_frame()
+
+
 def wait_for_image(page, *, timeout_s: float = 90):
     """The canvas once it shows an image (not blank)."""
     page.wait_for_function(
