@@ -88,6 +88,20 @@ def dicom_bytes(name: str) -> bytes:
     return dicom_path(name).read_bytes()
 
 
+def with_body_part(name: str, body_part: str) -> bytes:
+    """A sample that ships with pydicom with Body Part Examined set: the samples name none, and
+    a draft never guesses one."""
+    import io
+
+    import pydicom
+
+    ds = pydicom.dcmread(dicom_path(name))
+    ds.BodyPartExamined = body_part
+    out = io.BytesIO()
+    ds.save_as(out, enforce_file_format=True)
+    return out.getvalue()
+
+
 # MedPortal as a real DICOMweb server (a session fixture shared by imaging, intake, exports, the worker).
 from tests.dicomweb_server import dicomweb_server  # noqa: E402, F401
 

@@ -45,6 +45,7 @@ def upload(api) -> dict:
     """A new study each time (the same file again would be the same study)."""
     ds = pydicom.dcmread(dicom_path("CT_small.dcm"))
     ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    ds.BodyPartExamined = "HEAD"  # the sample names none, and a draft never guesses one
     ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
     data = io.BytesIO()
     ds.save_as(data, enforce_file_format=True)

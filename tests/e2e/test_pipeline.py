@@ -10,7 +10,7 @@ from websockets.sync.client import connect
 
 from medportal.audit.models import AuditEvent
 from medportal.reporting.models import Report, ReportStatus
-from tests.conftest import PASSWORD, dicom_path, token_header
+from tests.conftest import PASSWORD, token_header, with_body_part
 from tests.stream_client import DraftFollower
 
 pytestmark = [pytest.mark.e2e]
@@ -39,12 +39,11 @@ def test_a_study_goes_from_upload_to_signed_report(stack, radiologist):
     token = token_header(radiologist)["HTTP_AUTHORIZATION"].split()[1]
     api = stack.http(token)
 
-    with open(dicom_path("CT_small.dcm"), "rb") as f:
-        created = api.post(
-            "/api/studies/",
-            files={"files": ("CT_small.dcm", f, "application/dicom")},
-            data={"indication": "Cough for three weeks."},
-        )
+    created = api.post(
+        "/api/studies/",
+        files={"files": ("CT_small.dcm", with_body_part("CT_small.dcm", "HEAD"), "application/dicom")},
+        data={"indication": "Cough for three weeks."},
+    )
     assert created.status_code == 201, created.text
     report = created.json()["studies"][0]["report"]
     assert report["status"] == "received"
@@ -123,10 +122,9 @@ def test_a_study_goes_from_upload_to_signed_report(stack, radiologist):
 def test_reconnecting_mid_draft_shows_the_text_so_far_and_keeps_streaming(stack, radiologist):
     token = token_header(radiologist)["HTTP_AUTHORIZATION"].split()[1]
     api = stack.http(token)
-    with open(dicom_path("MR_small.dcm"), "rb") as f:
-        report = api.post("/api/studies/", files={"files": ("MR_small.dcm", f)}).json()["studies"][0][
-            "report"
-        ]
+    report = api.post(
+        "/api/studies/", files={"files": ("MR_small.dcm", with_body_part("MR_small.dcm", "HEAD"))}
+    ).json()["studies"][0]["report"]
     headers = {"Authorization": f"Token {token}"}
     with connect(report["stream_url"], additional_headers=headers) as ws:
         follower = DraftFollower(ws)

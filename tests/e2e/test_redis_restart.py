@@ -12,7 +12,7 @@ import redis
 from playwright.sync_api import expect
 
 from medportal.reporting.models import Report, ReportStatus
-from tests.conftest import PASSWORD, dicom_path, token_header
+from tests.conftest import PASSWORD, token_header, with_body_part
 from tests.e2e.conftest import ARTIFACTS, free_port
 from tests.e2e.test_browser import browser_page  # noqa: F401  (fixture)
 
@@ -71,8 +71,8 @@ def test_the_page_reconnects_after_redis_restarts_and_shows_the_database_text(
 ):
     page = browser_page
     api = stack.http(token_header(radiologist)["HTTP_AUTHORIZATION"].split()[1])
-    with open(dicom_path("CT_small.dcm"), "rb") as f:
-        study_id = api.post("/api/studies/", files={"files": ("CT.dcm", f)}).json()["studies"][0]["id"]
+    ct = with_body_part("CT_small.dcm", "HEAD")
+    study_id = api.post("/api/studies/", files={"files": ("CT.dcm", ct)}).json()["studies"][0]["id"]
     # Count websocket openings and keep the last text the stream showed.
     page.add_init_script(
         """(() => {

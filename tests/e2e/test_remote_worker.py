@@ -13,7 +13,7 @@ from django.core.management import call_command
 
 from medportal.audit.models import AuditEvent, EventType
 from medportal.reporting.models import Report, ReportStatus
-from tests.conftest import dicom_path, token_header
+from tests.conftest import token_header, with_body_part
 from tests.e2e.conftest import stop
 
 pytestmark = [pytest.mark.e2e]
@@ -49,12 +49,11 @@ def start_remote_worker(stack, tmp_path: Path, token: str) -> Path:
 def upload_and_wait(stack, user, timeout: float = 180) -> Report:
     """Uploads CT_small through the web's API with a draft requested; the report once it has ended."""
     api = stack.http(token_header(user)["HTTP_AUTHORIZATION"].split()[1])
-    with open(dicom_path("CT_small.dcm"), "rb") as f:
-        created = api.post(
-            "/api/studies/",
-            files={"files": ("CT_small.dcm", f, "application/dicom")},
-            data={"auto_draft": "true"},
-        )
+    created = api.post(
+        "/api/studies/",
+        files={"files": ("CT_small.dcm", with_body_part("CT_small.dcm", "HEAD"), "application/dicom")},
+        data={"auto_draft": "true"},
+    )
     assert created.status_code == 201, created.text
     report_id = created.json()["studies"][0]["report"]["id"]
     deadline = time.monotonic() + timeout
