@@ -61,11 +61,20 @@ def drafting() -> Iterator[None]:
     global _active
     with _active_lock:
         _active += 1
+    _report_now()
     try:
         yield
     finally:
         with _active_lock:
             _active -= 1
+        _report_now()
+
+
+def _report_now() -> None:
+    """The load changed: report it at once, not at the next interval (a short draft would
+    otherwise start and end unseen between two reports)."""
+    if _reporter is not None and _reporter_pid == os.getpid():
+        _reporter.wake()
 
 
 def model_failed(reason: str) -> None:
@@ -140,7 +149,11 @@ class Reporter(threading.Thread):
         self.interval_s = interval_s
         self.started_at = time.time()
         self._stop_event = threading.Event()
+        self._wake_event = threading.Event()
         self._failing = False
+
+    def wake(self) -> None:
+        self._wake_event.set()
 
     def report_once(self) -> None:
         from medportal.operations.presence import redis_client
@@ -163,7 +176,9 @@ class Reporter(threading.Thread):
                 self._failing = True
             except Exception:  # never let the report take the worker down
                 logger.exception("worker report failed")
-            if self._stop_event.wait(self.interval_s):
+            self._wake_event.wait(self.interval_s)
+            self._wake_event.clear()
+            if self._stop_event.is_set():
                 return
 
     def stop(self) -> None:
@@ -172,6 +187,7 @@ class Reporter(threading.Thread):
         from medportal.operations.services import worker_presence_clear
 
         self._stop_event.set()
+        self._wake_event.set()
         self.join(timeout=10)
         try:
             with redis_client() as client:

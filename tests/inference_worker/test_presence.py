@@ -3,6 +3,7 @@ real Redis (the end-to-end test tests/e2e/test_workers_page.py runs it in real w
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import uuid
@@ -72,6 +73,22 @@ def test_the_thread_reports_this_process_and_its_drafts_in_progress(client, repo
     for draft in drafts:
         draft.join()
     assert wait_for(lambda: stored(client, reporter.worker_name).active == 0)
+
+
+def test_a_draft_starting_or_ending_is_reported_at_once_not_at_the_next_interval(client, monkeypatch):
+    name = f"celery@unit-{uuid.uuid4().hex[:8]}"
+    slow = presence.Reporter(name=name, queues=["gpu-tiny"], capacity=1, pool="thread", interval_s=60)
+    monkeypatch.setattr(presence, "_reporter", slow)
+    monkeypatch.setattr(presence, "_reporter_pid", os.getpid())
+    slow.start()
+    try:
+        wait_for(lambda: stored(client, name))
+        with presence.drafting():
+            assert wait_for(lambda: stored(client, name).active == 1, timeout=5)  # not 60 s
+        assert wait_for(lambda: stored(client, name).active == 0, timeout=5)
+    finally:
+        slow.stop()
+        client.delete(worker_key(name))
 
 
 def test_a_model_that_failed_to_load_is_reported_with_its_reason(client, reporter):
