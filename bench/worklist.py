@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 BENCH_DB = "medportal_bench"
-TARGET_P95_MS = 100.0
+TARGET_P95_MS = 50.0
 
 LAST_NAMES = [
     "Smith",

@@ -58,6 +58,7 @@ from medportal.reporting.selectors import (
 from medportal.reporting.services import claims, drafts, editing
 from medportal.reporting.services.indication import study_indication_save
 from medportal.reporting.services.signoff import refusal_audited, sign_refused_before_reading
+from medportal.reporting.worklist_rows import worklist_rows
 
 # (sort key, heading) in the order the worklist shows them.
 WORKLIST_COLUMNS = [
@@ -92,6 +93,9 @@ def _worklist_context(request: HttpRequest, params: WorklistParams) -> dict:
     return {
         "params": params,
         "page": page,
+        "rows": worklist_rows(
+            page.rows, user_id=request.user.pk, can_edit=has_role(request.user, *CAN_EDIT_REPORTS)
+        ),
         "columns": columns,
         "query": params.query(),
         "previous_url": "?" + params.query(page=page.number - 1),
