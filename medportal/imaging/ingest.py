@@ -451,12 +451,21 @@ class _Writer:
         self.new_instances: list[Instance] = []
         self.new_bytes: dict[str, bytes] = {}  # by SOP Instance UID, until they are committed
         uids = [parsed.sop_instance_uid for parsed in parsed_files]
-        self.instances = {
-            i.sop_instance_uid: i
-            for i in Instance.objects.filter(sop_instance_uid__in=uids).select_related(
-                "series__study__patient"
-            )
-        }
+        # Most instances are new: a bare look-up first (a fraction of the time to build the query
+        # with its series, study and patient), the rows of those stored already only when any are.
+        stored = list(
+            Instance.objects.filter(sop_instance_uid__in=uids).values_list("sop_instance_uid", flat=True)
+        )
+        self.instances = (
+            {
+                i.sop_instance_uid: i
+                for i in Instance.objects.filter(sop_instance_uid__in=stored).select_related(
+                    "series__study__patient"
+                )
+            }
+            if stored
+            else {}
+        )
         # The caller's series (with their studies and patients), looked up or created by its earlier
         # calls, are not looked up again; those this call finds or creates are added to it.
         self.series = known_series if known_series is not None else {}

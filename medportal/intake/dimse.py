@@ -63,6 +63,7 @@ from medportal.audit.models import Action, EventType
 from medportal.imaging.auditing import study_audit
 from medportal.imaging.ingest import IncomingFile, IngestError, IngestResult, parse_file, study_ingest
 from medportal.imaging.models import Series, Study
+from medportal.intake.dimse_reactor import PromptRequestHandler
 from medportal.reporting.lifecycle import ReportError
 from medportal.reporting.models import Report, ReportStatus
 from medportal.reporting.services.drafts import report_for_study, study_open_report
@@ -411,7 +412,8 @@ def dimse_server_start(
 
     Peers must call it by ``ae_title``; it answers C-ECHO and accepts every storage SOP
     class (retired ones too) in every transfer syntax this installation decodes.
-    ``low_latency=False`` leaves the sockets as the OS makes them (to measure the difference).
+    ``low_latency=False`` leaves the sockets as the OS makes them and pynetdicom's reactors
+    polling as they do (to measure the difference).
     """
     ae = AE(ae_title=ae_title)
     ae.require_called_aet = True
@@ -424,6 +426,7 @@ def dimse_server_start(
         (host, port),
         evt_handlers=receiver.handlers(),
         server_class=_LowLatencyServer if low_latency else ThreadedAssociationServer,
+        **({"request_handler": PromptRequestHandler} if low_latency else {}),
     )
     ae._servers.append(server)  # as AE.start_server does; server.shutdown() removes it
     threading.Thread(target=server.serve_forever, name="dimse-acceptor", daemon=True).start()
