@@ -118,6 +118,7 @@ class IngestResult:
     studies: list[Study] = field(default_factory=list)
     stored: int = 0
     duplicates: int = 0
+    duplicate_names: list[str] = field(default_factory=list)  # the files that were duplicates
     rejected: list[Rejection] = field(default_factory=list)
     # Studies that got their first image from this call (new studies with an image among them):
     # those to draft. A study of only a dose report or a presentation state waits for its images.
@@ -435,23 +436,43 @@ def _blob_or_nothing(sha256: str) -> bytes:
 class _Writer:
     """Writes the rows of one call's accepted files, looking up what exists once per call."""
 
-    def __init__(self, parsed_files: list[_Parsed], *, uploader, indication: str, priority, result):
+    def __init__(
+        self,
+        parsed_files: list[_Parsed],
+        *,
+        uploader,
+        indication: str,
+        priority,
+        result,
+        known_series: dict[str, Series] | None = None,
+    ):
         self.uploader, self.indication, self.priority, self.result = uploader, indication, priority, result
         self.touched: dict[int, tuple[Study, bool]] = {}
         self.new_instances: list[Instance] = []
         self.new_bytes: dict[str, bytes] = {}  # by SOP Instance UID, until they are committed
         uids = [parsed.sop_instance_uid for parsed in parsed_files]
-        self.instances = {
-            i.sop_instance_uid: i
-            for i in Instance.objects.filter(sop_instance_uid__in=uids).select_related(
-                "series__study__patient"
-            )
-        }
-        series_uids = {parsed.series["series_uid"] for parsed in parsed_files}
-        self.series = {
-            s.series_uid: s
-            for s in Series.objects.filter(series_uid__in=series_uids).select_related("study__patient")
-        }
+        # Most instances are new: a bare look-up first (a fraction of the time to build the query
+        # with its series, study and patient), the rows of those stored already only when any are.
+        stored = list(
+            Instance.objects.filter(sop_instance_uid__in=uids).values_list("sop_instance_uid", flat=True)
+        )
+        self.instances = (
+            {
+                i.sop_instance_uid: i
+                for i in Instance.objects.filter(sop_instance_uid__in=stored).select_related(
+                    "series__study__patient"
+                )
+            }
+            if stored
+            else {}
+        )
+        # The caller's series (with their studies and patients), looked up or created by its earlier
+        # calls, are not looked up again; those this call finds or creates are added to it.
+        self.series = known_series if known_series is not None else {}
+        series_uids = {parsed.series["series_uid"] for parsed in parsed_files} - self.series.keys()
+        if series_uids:
+            found = Series.objects.filter(series_uid__in=series_uids).select_related("study__patient")
+            self.series.update((s.series_uid, s) for s in found)
         self.studies = {s.study_uid: s for s in self.series.values() for s in [s.study]}
         missing = {parsed.study["study_uid"] for parsed in parsed_files} - self.studies.keys()
         if missing:
@@ -508,6 +529,7 @@ class _Writer:
                     "other content; the stored instance was kept"
                 )
         self.result.duplicates += 1
+        self.result.duplicate_names.append(parsed.name)
         study = known.series.study
         self.touched.setdefault(study.pk, (study, False))
 
@@ -568,6 +590,8 @@ def study_ingest(
     priority: Priority | None = None,
     request=None,
     source: str = "upload",
+    known_series: dict[str, Series] | None = None,
+    audit_receipt: bool = True,
 ) -> tuple[IngestResult, list[Study]]:
     """Take in files; return the result and the studies created by this call.
 
@@ -576,6 +600,11 @@ def study_ingest(
     one transaction. ``priority``, when given, sets a new study's priority; else
     the DICOM header's Requested Procedure Priority does, else routine. PNG and JPEG
     files take what ``picture`` says (else ``image_modality``) and are one study together.
+
+    ``known_series``: series by UID that a caller taking in one study instance by instance (the
+    DIMSE SCP, per association) keeps between calls; valid only while its calls commit (drop it
+    when one fails). ``audit_receipt=False``: the caller audits the receipt of the stored
+    instances itself (refusals are audited here all the same).
     """
     result = IngestResult()
     if not files:
@@ -612,7 +641,12 @@ def study_ingest(
     # Inside a caller's transaction (the DIMSE committer's) no savepoint: a failure fails it all.
     with transaction.atomic(savepoint=False):
         writer = _Writer(
-            parsed_files, uploader=uploader, indication=indication.strip(), priority=priority, result=result
+            parsed_files,
+            uploader=uploader,
+            indication=indication.strip(),
+            priority=priority,
+            result=result,
+            known_series=known_series,
         )
         for parsed in parsed_files:
             try:
@@ -621,7 +655,7 @@ def study_ingest(
                 refuse(parsed.name, exc)
         writer.finish()
     result.studies = [study for study, _ in writer.touched.values()]
-    for study in result.studies:
+    for study in result.studies if audit_receipt else []:
         study_audit(
             study,
             "Instances received",

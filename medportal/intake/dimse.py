@@ -2,8 +2,14 @@
 
 Each received instance (the peer's data set bytes behind a file meta header) is parsed once,
 in the association's own thread, and handed parsed to ``study_ingest`` with source "dimse":
-the same validation, storage, rows and audit as an upload; a new study gets its report in the
-same transaction.
+the same validation, storage and rows as an upload; a new study gets its report in the same
+transaction. An association's series are looked up once (then kept for its later instances).
+
+Auditing is per association and study rather than per instance: the transaction that commits a
+study's first instance from an association also writes "Receiving instances" (the study, the
+calling AE, an association key), so no instance is ever committed unaudited; when the
+association ends, "Instances received" names every SOP Instance UID it stored (and those it
+sent again). Refusals are audited each, in their commit, as before.
 
 Writing is grouped. One committer thread writes what every association has received: each
 commit takes the instances waiting (at most ``COMMIT_INSTANCES``), and while several
@@ -33,6 +39,7 @@ import queue
 import socket
 import threading
 import time
+import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,7 +59,11 @@ from pynetdicom.sop_class import Verification, register_uid
 from pynetdicom.transport import ThreadedAssociationServer
 
 from medportal.access.roles import Role
-from medportal.imaging.ingest import IncomingFile, IngestError, parse_file, study_ingest
+from medportal.audit.models import Action, EventType
+from medportal.imaging.auditing import study_audit
+from medportal.imaging.ingest import IncomingFile, IngestError, IngestResult, parse_file, study_ingest
+from medportal.imaging.models import Series, Study
+from medportal.intake.dimse_reactor import PromptRequestHandler
 from medportal.reporting.lifecycle import ReportError
 from medportal.reporting.models import Report, ReportStatus
 from medportal.reporting.services.drafts import report_for_study, study_open_report
@@ -119,11 +130,28 @@ def _status(code: int, comment: str = "") -> Dataset:
 
 
 @dataclass
+class _Receipt:
+    """What one association has brought of one study so far (audited when it ends)."""
+
+    study: Study
+    stored: list[str] = field(default_factory=list)  # SOP Instance UIDs
+    duplicates: list[str] = field(default_factory=list)
+
+
+@dataclass
 class _Association:
     """What the SCP keeps while an association lasts (its C-STOREs arrive one at a time)."""
 
+    calling_ae: str
+    key: str = field(default_factory=lambda: uuid.uuid4().hex)  # ties its audit events together
     user: Any = None  # the service user, looked up at its first commit
-    study_uids: set[str] = field(default_factory=set)  # the studies it sent instances of
+    # Its series by UID, with their studies and patients, so that a series is looked up once
+    # per association rather than once per instance; dropped when a commit fails.
+    series: dict[str, Series] = field(default_factory=dict)
+    receipts: dict[str, _Receipt] = field(default_factory=dict)  # by Study Instance UID
+
+    def audit_detail(self) -> dict[str, str]:
+        return {"source": "dimse", "calling_ae": self.calling_ae, "association": self.key}
 
 
 @dataclass
@@ -183,6 +211,10 @@ class _Committer:
     def _commit(self, wave: list[_Pending]) -> None:
         """One transaction: the wave's rows, refusals and audit events, and the reports of new
         studies; each sender is answered after it commits."""
+        associations = {id(pending.association): pending.association for pending in wave}.values()
+        known_series: dict[str, Series] = {}
+        for association in associations:
+            known_series.update(association.series)
         try:
             for pending in wave:
                 if pending.association.user is None:
@@ -192,25 +224,37 @@ class _Committer:
                     files=[pending.incoming for pending in wave],
                     uploader=wave[0].association.user,
                     source="dimse",
+                    known_series=known_series,
+                    audit_receipt=False,
                 )
                 for study in created:  # drafted (when it has an image) once the association ends
                     report_for_study(study=study)
-        except DatabaseError:
-            logger.exception("Storing %d instances failed", len(wave))
-            connection.close()  # a broken connection is opened afresh by the next commit
-            for pending in wave:
-                pending.done.set_result((OUT_OF_RESOURCES, "MedPortal could not store it now; send it again"))
-            return
+                studies = self._receipts_begin(wave, result)
         except Exception as exc:  # never leave a peer waiting for an answer
             logger.exception("Storing %d instances failed", len(wave))
+            for association in associations:  # what was cached may be what was rolled back
+                association.series.clear()
+            if isinstance(exc, DatabaseError):
+                connection.close()  # a broken connection is opened afresh by the next commit
+                comment = "MedPortal could not store it now; send it again"
+            else:
+                comment = f"MedPortal could not store it: {exc}"
             for pending in wave:
-                pending.done.set_result((OUT_OF_RESOURCES, f"MedPortal could not store it: {exc}"))
+                pending.done.set_result((OUT_OF_RESOURCES, comment))
             return
+        for association in associations:
+            association.series.update(known_series)
         refused = {rejection.name: rejection for rejection in result.rejected}
+        duplicates = set(result.duplicate_names)
         for pending in wave:
             rejection = refused.get(pending.incoming.name)
             if rejection is None:
-                pending.association.study_uids.add(pending.study_uid)
+                association = pending.association
+                receipt = association.receipts.get(pending.study_uid)
+                if receipt is None:
+                    receipt = association.receipts[pending.study_uid] = _Receipt(studies[pending.study_uid])
+                uid = pending.incoming.parsed.sop_instance_uid
+                (receipt.duplicates if pending.incoming.name in duplicates else receipt.stored).append(uid)
                 pending.done.set_result((SUCCESS, ""))
             elif rejection.conflict:
                 pending.done.set_result((ELEMENTS_DISCARDED, rejection.reason))
@@ -218,6 +262,33 @@ class _Committer:
                 too_big = len(pending.incoming.data) > settings.MAX_UPLOAD_FILE_BYTES
                 code = OUT_OF_RESOURCES if too_big else CANNOT_UNDERSTAND
                 pending.done.set_result((code, rejection.reason))
+
+    def _receipts_begin(self, wave: list[_Pending], result: IngestResult) -> dict[str, Study]:
+        """In the commit's transaction, one "Receiving instances" event for each association and
+        study that gets its first instance here: no instance is ever committed without an event
+        naming its study, the peer and the association. The association's "Instances received"
+        event, naming every instance, follows when it ends."""
+        studies = {study.study_uid: study for study in result.studies}
+        refused = {rejection.name for rejection in result.rejected}
+        begun: set[tuple[int, str]] = set()
+        for pending in wave:
+            association, study_uid = pending.association, pending.study_uid
+            if pending.incoming.name in refused or study_uid in association.receipts:
+                continue
+            if (id(association), study_uid) not in begun:
+                begun.add((id(association), study_uid))
+                study_audit(
+                    studies[study_uid],
+                    "Receiving instances",
+                    event_type=EventType.IMPORT,
+                    action=Action.CREATE,
+                    user=association.user,
+                    detail={
+                        **association.audit_detail(),
+                        "first_instance": pending.incoming.parsed.sop_instance_uid,
+                    },
+                )
+        return studies
 
 
 class StoreReceiver:
@@ -243,7 +314,10 @@ class StoreReceiver:
 
     def on_store(self, event: evt.Event) -> Dataset:
         with self._lock:
-            association = self._associations.setdefault(id(event.assoc), _Association())
+            association = self._associations.get(id(event.assoc))
+            if association is None:
+                association = _Association(calling_ae=event.assoc.requestor.ae_title)
+                self._associations[id(event.assoc)] = association
         name = f"C-STORE from {event.assoc.requestor.ae_title}: {event.request.AffectedSOPInstanceUID}"
         incoming = IncomingFile(name, event.encoded_dataset())
         study_uid = ""
@@ -260,13 +334,37 @@ class StoreReceiver:
     def on_connection_closed(self, event: evt.Event) -> None:
         with self._lock:
             association = self._associations.pop(id(event.assoc), None)
-        if association and association.study_uids and settings.MEDPORTAL_AUTO_DRAFT:
-            self._drafts.submit(self._draft, association.study_uids)
+        if association and association.receipts:
+            self._drafts.submit(self._finish, association)
 
-    def _draft(self, study_uids: set[str]) -> None:
+    def _finish(self, association: _Association) -> None:
+        """Audit what the association brought ("Instances received", one event per study naming
+        each instance), then draft each of its studies that has an image and no draft yet."""
+        try:
+            for receipt in association.receipts.values():
+                study_audit(
+                    receipt.study,
+                    "Instances received",
+                    event_type=EventType.IMPORT,
+                    action=Action.CREATE,
+                    user=association.user,
+                    detail={
+                        **association.audit_detail(),
+                        "stored": len(receipt.stored),
+                        "duplicates": len(receipt.duplicates),
+                        "instances": receipt.stored,
+                        "duplicate_instances": receipt.duplicates,
+                    },
+                )
+        except Exception:  # in a pool thread nobody would see it otherwise
+            logger.exception("Auditing association %s failed", association.key)
+            connection.close()
+        if settings.MEDPORTAL_AUTO_DRAFT:
+            self._draft(set(association.receipts), association.user)
+
+    def _draft(self, study_uids: set[str], user: Any) -> None:
         """Draft each study the association brought that has an image and no draft yet."""
         try:
-            user = dimse_service_user()
             reports = Report.objects.filter(
                 study__study_uid__in=study_uids,
                 status=ReportStatus.RECEIVED,
@@ -314,7 +412,8 @@ def dimse_server_start(
 
     Peers must call it by ``ae_title``; it answers C-ECHO and accepts every storage SOP
     class (retired ones too) in every transfer syntax this installation decodes.
-    ``low_latency=False`` leaves the sockets as the OS makes them (to measure the difference).
+    ``low_latency=False`` leaves the sockets as the OS makes them and pynetdicom's reactors
+    polling as they do (to measure the difference).
     """
     ae = AE(ae_title=ae_title)
     ae.require_called_aet = True
@@ -327,6 +426,7 @@ def dimse_server_start(
         (host, port),
         evt_handlers=receiver.handlers(),
         server_class=_LowLatencyServer if low_latency else ThreadedAssociationServer,
+        **({"request_handler": PromptRequestHandler} if low_latency else {}),
     )
     ae._servers.append(server)  # as AE.start_server does; server.shutdown() removes it
     threading.Thread(target=server.serve_forever, name="dimse-acceptor", daemon=True).start()

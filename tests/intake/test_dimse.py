@@ -156,6 +156,19 @@ def assert_draft_queued_once(scp: Scp, study: Study) -> None:
     assert queued_drafts(scp, expect=1) == 1
 
 
+def receipts_audited(expect: int, timeout: float = 10) -> list[AuditEvent]:
+    """The "Instances received" events, one per association and study, written when the
+    association ends (just after storescu exits): waits a while for ``expect`` of them."""
+    deadline = time.monotonic() + timeout
+    while True:
+        received = list(
+            AuditEvent.objects.filter(event_type=EventType.IMPORT, description="Instances received")
+        )
+        if len(received) >= expect or time.monotonic() > deadline:
+            return received
+        time.sleep(0.1)
+
+
 def ct_series(folder: Path, count: int) -> tuple[str, list[Path]]:
     """``count`` distinct CT slices (new SOP Instance UIDs) of one new study and series."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -216,15 +229,21 @@ def test_storescu_stores_ct_small_as_the_dimse_service_user(server):
     assert has_role(dimse, Role.TECHNOLOGIST)
     assert not has_role(dimse, Role.RADIOLOGIST, Role.ADMIN)
     assert not dimse.has_usable_password()
-    received = AuditEvent.objects.get(event_type=EventType.IMPORT)
-    assert (received.description, received.outcome, received.username) == (
-        "Instances received",
-        Outcome.SUCCESS,
-        "dimse",
-    )
-    assert (received.study_uid, received.patient_id) == (study.study_uid, "1CT1")
-    assert received.detail["source"] == "dimse"
-    assert received.detail["stored"] == 1
+    # Audited in the instance's own transaction (the study, the peer, the association), then,
+    # when the association ends, one event naming every instance it stored.
+    [received] = receipts_audited(1)
+    began, ended = AuditEvent.objects.filter(event_type=EventType.IMPORT).order_by("seq")
+    assert ended == received
+    assert [(e.description, e.outcome, e.username) for e in (began, ended)] == [
+        ("Receiving instances", Outcome.SUCCESS, "dimse"),
+        ("Instances received", Outcome.SUCCESS, "dimse"),
+    ]
+    for event in (began, ended):
+        assert (event.study_uid, event.patient_id) == (study.study_uid, "1CT1")
+        assert (event.detail["source"], event.detail["calling_ae"]) == ("dimse", "MODALITY1")
+    assert began.detail["association"] == ended.detail["association"]
+    assert began.detail["first_instance"] == header.SOPInstanceUID
+    assert (ended.detail["stored"], ended.detail["instances"]) == (1, [header.SOPInstanceUID])
     # The report is opened and its draft requested once the association has ended.
     assert_draft_queued_once(server, study)
 
@@ -276,8 +295,10 @@ def test_sending_the_same_instance_again_is_idempotent(server):
     assert Study.objects.count() == Series.objects.count() == Instance.objects.count() == 1
     study = Study.objects.get()
     assert Report.objects.filter(study=study).count() == 1
-    received = AuditEvent.objects.filter(event_type=EventType.IMPORT, description="Instances received")
-    assert [(e.detail["stored"], e.detail["duplicates"]) for e in received] == [(1, 0), (0, 1), (0, 1)]
+    # One event per association: the first stored it and got it again, the second got it again.
+    received = receipts_audited(2)
+    assert [(e.detail["stored"], e.detail["duplicates"]) for e in received] == [(1, 1), (0, 1)]
+    assert received[1].detail["duplicate_instances"] == [Instance.objects.get().sop_instance_uid]
     # Drafted once: the second association brought nothing new.
     assert_draft_queued_once(server, study)
     time.sleep(1)  # time enough for a wrong second request to show
@@ -297,6 +318,12 @@ def test_a_study_sent_in_one_association_is_drafted_once_when_it_ends(server, tm
     assert_draft_queued_once(server, study)
     requested = AuditEvent.objects.filter(description="AI draft requested")
     assert [(e.action, e.username) for e in requested] == [(Action.EXECUTE, "dimse")]
+    # Five instances, one association: one event as the first is committed, one naming all five.
+    assert AuditEvent.objects.filter(description="Receiving instances", study_uid=study_uid).count() == 1
+    [received] = receipts_audited(1)
+    sent_uids = {pydicom.dcmread(path, stop_before_pixels=True).SOPInstanceUID for path in paths}
+    assert (received.study_uid, received.detail["stored"]) == (study_uid, 5)
+    assert set(received.detail["instances"]) == sent_uids
 
 
 # -- refusals ----------------------------------------------------------------------------------
