@@ -87,14 +87,27 @@ def draft_worker(launcher) -> psutil.Process:
     pytest.fail("the launcher runs no drafting worker")
 
 
+# One kill in CI; MEDPORTAL_LAUNCHER_FAULT_KILLS=20 for the README's figure.
+KILLS = int(os.environ.get("MEDPORTAL_LAUNCHER_FAULT_KILLS", "1"))
+
+
 def test_a_worker_killed_mid_draft_is_restarted_and_its_draft_finishes_within_a_minute(launcher, radiologist):
-    wait_for(lambda: ready_worker(launcher["queue"]), timeout=180, what="the launcher's worker")
     token = token_header(radiologist)["HTTP_AUTHORIZATION"].split()[1]
     api = httpx.Client(
         base_url=f"http://127.0.0.1:{launcher['port']}",
         headers={"Authorization": f"Token {token}"},
         timeout=10,
     )
+    took = []
+    for _ in range(KILLS):
+        wait_for(lambda: ready_worker(launcher["queue"]), timeout=180, what="the launcher's worker")
+        took.append(_kill_mid_draft(launcher, api))
+    seconds = ", ".join(f"{t:.1f}" for t in took)
+    print(f"\n{KILLS} kills: each draft taken up again and finished in {seconds} s (max {max(took):.1f})")
+
+
+def _kill_mid_draft(launcher, api: httpx.Client) -> float:
+    """Kill the worker in the middle of a new draft; the seconds until that draft is done."""
     report = upload(api)
     assert api.post(f"/api/reports/{report['id']}/draft/").status_code == 202
     wait_for(lambda: drafting_with_text(report["id"], 1), timeout=120, what="the draft to be under way")
@@ -124,4 +137,4 @@ def test_a_worker_killed_mid_draft_is_restarted_and_its_draft_finishes_within_a_
         )
     )
     assert sweeps == [sweeps[0]] and sweeps[0].startswith("worker:interfaces@")
-    print(f"\ndraft taken up again and finished {took:.1f} s after the kill")
+    return took
