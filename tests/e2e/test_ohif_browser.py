@@ -1,8 +1,8 @@
 """The reading room's viewer in a real browser: OHIF, as MedPortal serves it under /viewer/, in
 Debian's chromium (Playwright), loads a two-series CT from MedPortal's DICOMweb with the login
-session and draws it; the wheel scrolls to other slices, a window preset changes the pixels; an
-anonymous visitor gets the login page; nothing breaks the Content-Security-Policy, nothing goes
-to another origin, and the whole look is one audit event. Screenshots go to test-artifacts/."""
+session and draws it; the wheel scrolls to other slices, a window preset changes the pixels; the
+patient's prior opens beside it; an anonymous visitor gets the login page; nothing breaks the
+Content-Security-Policy, nothing goes to another origin, and each study's look is one audit event. Screenshots go to test-artifacts/."""
 
 from __future__ import annotations
 
@@ -38,7 +38,20 @@ CANVAS = """() => {
 }"""
 
 
-def ct_series(*, study: str, number: int, slices: int) -> list[pydicom.Dataset]:
+# Every viewport's canvas drawn (not blank): how many there are, and how many show an image.
+CANVASES = """() => {
+  const canvases = [...document.querySelectorAll('.cornerstone-canvas')].filter(c => c.width);
+  const drawn = canvases.filter(c => {
+    const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let sum = 0;
+    for (let i = 0; i < data.length; i += 4) sum += data[i];
+    return sum / (data.length / 4) > 5;
+  });
+  return {viewports: canvases.length, drawn: drawn.length};
+}"""
+
+
+def ct_series(*, study: str, number: int, slices: int, study_date: str = "") -> list[pydicom.Dataset]:
     """CT_small as a series: a bright block moves down the image slice by slice, so every slice
     looks different under any window."""
     series = generate_uid()
@@ -47,6 +60,8 @@ def ct_series(*, study: str, number: int, slices: int) -> list[pydicom.Dataset]:
         ds = pydicom.dcmread(dicom_path("CT_small.dcm"))
         ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SeriesNumber = study, series, number
         ds.SeriesDescription = f"Axial {number}"
+        if study_date:
+            ds.StudyDate = study_date
         ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
         ds.InstanceNumber = index + 1
         ds.ImagePositionPatient = [0, 0, -5 * index]
@@ -91,8 +106,11 @@ def test_ohif_draws_a_ct_from_medportal_scrolls_and_windows_it(
         ct_series(study=study_uid, number=1, slices=20),
         ct_series(study=study_uid, number=2, slices=5),
     )
-    dicomweb_server.client(technologist).store_instances([*first, *second])
+    # The same patient's CT of a year before (CT_small is of 2004-01-19): the prior to compare with.
+    prior_series = ct_series(study=generate_uid(), number=1, slices=5, study_date="20030115")
+    dicomweb_server.client(technologist).store_instances([*first, *second, *prior_series])
     study = Study.objects.get(study_uid=study_uid)
+    prior = Study.objects.get(study_uid=prior_series[0].StudyInstanceUID)
     base = dicomweb_server.base_url
     url = base + viewer_url(study)
 
@@ -149,12 +167,22 @@ def test_ohif_draws_a_ct_from_medportal_scrolls_and_windows_it(
             assert abs(lung["mean"] - scrolled["mean"]) > 5
             page.screenshot(path=ARTIFACTS / "ohif-3-lung-preset.png")
 
+            # The prior beside it (the reading room's "beside" link): one viewport each, both drawn.
+            page.goto(base + viewer_url(study, beside=prior))
+            page.wait_for_function(
+                f"() => {{ const s = ({CANVASES})(); return s.viewports >= 2 && s.drawn === s.viewports; }}",
+                timeout=90_000,
+            )
+            page.screenshot(path=ARTIFACTS / "ohif-4-beside-prior.png")
+
             assert problems == []
             assert elsewhere == []
         finally:
             browser.close()
 
-    # However many requests that took, it is one look at the study, naming both series.
-    [event] = AuditEvent.objects.filter(event_type=EventType.INSTANCES_ACCESSED, user=radiologist)
-    assert event.study_uid == study_uid
+    # However many requests that took, it is one look at each study, naming the series opened.
+    events = AuditEvent.objects.filter(event_type=EventType.INSTANCES_ACCESSED, user=radiologist)
+    [event] = events.filter(study_uid=study_uid)
+    [prior_event] = events.filter(study_uid=prior.study_uid)
+    assert prior_event.detail["series"] == [prior_series[0].SeriesInstanceUID]
     assert event.detail["series"] == sorted([first[0].SeriesInstanceUID, second[0].SeriesInstanceUID])
