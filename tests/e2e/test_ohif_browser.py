@@ -2,7 +2,8 @@
 Debian's chromium (Playwright), loads a two-series CT from MedPortal's DICOMweb with the login
 session and draws it; the wheel scrolls to other slices, a window preset changes the pixels; the
 patient's prior opens beside it; an anonymous visitor gets the login page; nothing breaks the
-Content-Security-Policy, nothing goes to another origin, and each study's look is one audit event. Screenshots go to test-artifacts/."""
+Content-Security-Policy, nothing goes to another origin, and each study's look is one audit event.
+Screenshots go to test-artifacts/."""
 
 from __future__ import annotations
 
