@@ -341,7 +341,8 @@ def volume_images(volume: Volume, modality: str) -> tuple[list[Image.Image], dic
     and how they were made."""
     ct = modality.upper() == "CT"
     decoded: dict[int, pydicom.Dataset] = {}
-    arrays = []
+    ct_images: list[Image.Image] = []
+    mr_values: list[np.ndarray] = []
     for item in volume.sampled:
         if item.pixels is not None:
             # A plain slice: its pixels taken where the scan found them, nothing parsed.
@@ -358,10 +359,13 @@ def volume_images(volume: Volume, modality: str) -> tuple[list[Image.Image], dic
                 del decoded[item.instance.pk]
         # CT: Hounsfield units windowed at once (the float volume is never held); MR: kept to be
         # scaled over the whole volume below.
-        arrays.append(ct_rgb_image(stored, slope, intercept) if ct else stored * slope + intercept)
+        if ct:
+            ct_images.append(ct_rgb_image(stored, slope, intercept))
+        else:
+            mr_values.append(stored * slope + intercept)
     if ct:
-        method, extra = "ct-hu-3-windows", {"windows": [list(w) for w in CT_WINDOWS]}
+        made, method, extra = ct_images, "ct-hu-3-windows", {"windows": [list(w) for w in CT_WINDOWS]}
     else:
-        arrays, method, extra = [Image.fromarray(a) for a in mr_rgb(arrays)], "mr-volume-min-max", {}
-    images = [model_size(image) for image in arrays]
+        made, method, extra = [Image.fromarray(a) for a in mr_rgb(mr_values)], "mr-volume-min-max", {}
+    images = [model_size(image) for image in made]
     return images, {"method": method, "size": images[0].width if images else 0, **extra}
