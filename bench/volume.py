@@ -7,10 +7,14 @@ side by side in one run, alternately, each timed on warm files:
 - read: every one of the 300 files read with pydicom and its pixels decoded (what a
   pipeline that loads the series first does);
 - prep: what the worker does (inference_worker.volume): the 300 headers read without their
-  pixels, the series ordered by position, 85 slices sampled as Google's notebook does, only
-  those decoded, windowed into RGB and resized to the model's 896×896.
+  pixels (scanned from each file's first bytes, inference_worker.slice_scan), the series
+  ordered by position, 85 slices sampled as Google's notebook does, only those decoded (read
+  where the scan found their pixels), windowed into RGB and sized for the model (padded square,
+  scaled down only above 896×896, so these 512×512 slices stay as they are).
 
-Peak memory of one preparation is measured apart (tracemalloc slows what it traces).
+Peak memory of one preparation is measured apart (tracemalloc slows what it traces): what
+tracemalloc sees (numpy, Python objects) plus the pixels of the images made, which Pillow
+holds outside it.
 The last line: volume_prep_vs_read=<prep/read> images=85 prep_ms=<ms> read_ms=<ms>.
 Usage: .venv/bin/python bench/volume.py [--runs 3]
 """
@@ -126,8 +130,10 @@ def main() -> None:
 
     tracemalloc.start()
     images = prepare()
-    _, peak = tracemalloc.get_traced_memory()
+    _, traced = tracemalloc.get_traced_memory()
     tracemalloc.stop()
+    # Pillow allocates image memory itself, unseen by tracemalloc.
+    pillow = sum(image.width * image.height * len(image.getbands()) for image in images)
     del images
 
     if os.environ.get("BENCH_PROFILE"):
@@ -141,7 +147,10 @@ def main() -> None:
         f"read all {len(instances)} files (pydicom, pixels decoded): p50 {read:.0f} ms over {args.runs} runs"
     )
     print(f"prepare 85 model images (headers, order, decode 85, window, resize): p50 {prep:.0f} ms")
-    print(f"prep peak memory (tracemalloc): {peak / 2**20:.0f} MiB")
+    print(
+        f"prep peak memory: {(traced + pillow) / 2**20:.0f} MiB "
+        f"(tracemalloc peak {traced / 2**20:.0f} MiB + Pillow images {pillow / 2**20:.0f} MiB)"
+    )
     print(f"volume_prep_vs_read={prep / read:.2f} images=85 prep_ms={prep:.0f} read_ms={read:.0f}")
 
 

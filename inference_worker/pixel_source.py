@@ -23,6 +23,7 @@ import pydicom
 from django.conf import settings
 from django.urls import reverse
 
+from inference_worker.slice_scan import ScannedHeader, header_scan
 from medportal.imaging.models import Instance, storage_name_for
 from medportal.imaging.multipart import MultipartError, media_type, parts_read
 from medportal.imaging.storage import blob_read, image_storage
@@ -58,6 +59,16 @@ def instance_header(instance: Instance, tags: list[str] | None = None) -> pydico
         return pydicom.dcmread(io.BytesIO(wado_fetch(instance)), stop_before_pixels=True, specific_tags=tags)
     with image_storage().open(storage_name_for(instance.sha256), "rb") as handle:
         return pydicom.dcmread(handle, stop_before_pixels=True, specific_tags=tags)
+
+
+def instance_scan(instance: Instance) -> ScannedHeader | None:
+    """The values a volume is ordered by, scanned from the stored file's first bytes without
+    pydicom; None where the file is not the plain case (``slice_scan``) or the source is WADO-RS
+    (which sends whole files only: the pydicom header costs nothing more there)."""
+    if settings.MEDPORTAL_PIXEL_SOURCE == "wado":
+        return None
+    with image_storage().open(storage_name_for(instance.sha256), "rb") as handle:
+        return header_scan(handle)
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):

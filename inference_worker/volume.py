@@ -27,6 +27,7 @@ round: halves to even). Only the sampled slices are decoded.
 from __future__ import annotations
 
 import io
+import math
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,8 +36,9 @@ import numpy as np
 import pydicom
 from PIL import Image
 
-from inference_worker.pixel_source import instance_bytes, instance_header
-from inference_worker.preprocessing import CT_WINDOWS, ct_rgb_stored, model_size, mr_rgb
+from inference_worker.pixel_source import instance_bytes, instance_header, instance_scan
+from inference_worker.preprocessing import CT_WINDOWS, ct_rgb_image, model_size, mr_rgb
+from inference_worker.slice_scan import NativePixels, ScannedHeader
 from medportal.imaging.models import Instance, Series, Study
 from medportal.imaging.pixels import decoded_frame
 
@@ -77,6 +79,9 @@ class SliceHeader:
     instance_number: int | None
     size: tuple[int, int]
     localizer: bool
+    # Where its pixels lie in the file, when a scan of the header found them plain (native,
+    # single frame, greyscale): decoded then without pydicom.
+    pixels: NativePixels | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass
@@ -170,6 +175,34 @@ def slice_headers(instance: Instance, ds: pydicom.Dataset) -> list[SliceHeader]:
     ]
 
 
+def scanned_slices(instance: Instance, scanned: ScannedHeader) -> list[SliceHeader]:
+    """``slice_headers`` of a header read by ``slice_scan`` (single-frame: it leaves functional
+    groups to pydicom)."""
+    position, orientation = scanned.position, scanned.orientation
+    return [
+        SliceHeader(
+            instance=instance,
+            frame=0,
+            position=position if position is not None and len(position) == 3 else None,
+            orientation=orientation if orientation is not None and len(orientation) == 6 else None,
+            thickness=scanned.thickness,
+            instance_number=scanned.instance_number,
+            size=(scanned.rows, scanned.columns),
+            localizer="LOCALIZER" in [v.upper() for v in scanned.image_type],
+            pixels=scanned.pixels,
+        )
+    ]
+
+
+def instance_slices(instance: Instance) -> list[SliceHeader]:
+    """The slices of one stored instance: from a scan of its first bytes where it is the plain
+    case, else from its header read by pydicom."""
+    scanned = instance_scan(instance)
+    if scanned is not None:
+        return scanned_slices(instance, scanned)
+    return slice_headers(instance, series_header(instance))
+
+
 def _thickness(value) -> float | None:
     try:
         return round(float(value), 3) if value not in (None, "") else None
@@ -187,7 +220,12 @@ def plane_name(orientation: tuple[float, ...]) -> str:
 
 
 def _same_orientation(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
-    return bool(np.allclose(a, b, atol=1e-3))
+    # numpy.allclose(a, b, atol=1e-3) in plain Python (it is asked once per slice): equal
+    # infinities are close, an infinity is not close to a number, a NaN to nothing.
+    return len(a) == len(b) and all(
+        x == y or (math.isfinite(x - y) and abs(x - y) <= 1e-3 + 1e-5 * abs(y))
+        for x, y in zip(a, b, strict=True)
+    )
 
 
 def _ordered(slices: list[SliceHeader]) -> tuple[list[SliceHeader], str, list[float]]:
@@ -240,10 +278,12 @@ def study_volume(
     study: Study,
     modality: str,
     *,
-    header: Callable[[Instance], pydicom.Dataset] = series_header,
+    header: Callable[[Instance], pydicom.Dataset] | None = None,
     limit: int = MAX_SLICES,
 ) -> Volume:
-    """The study's volume as the rules above choose it, with the slices the model sees."""
+    """The study's volume as the rules above choose it, with the slices the model sees.
+
+    Headers come from ``instance_slices`` (a scan, else pydicom), or from ``header`` when given."""
     modality = modality.upper()
     considered: list[dict] = []
     volumes: list[Volume] = []
@@ -251,7 +291,10 @@ def study_volume(
         if (series.modality or study.modality).upper() != modality:
             continue
         instances = list(series.instances.filter(content_type=Instance.DICOM))
-        slices = [s for instance in instances for s in slice_headers(instance, header(instance))]
+        if header is None:
+            slices = [s for instance in instances for s in instance_slices(instance)]
+        else:
+            slices = [s for instance in instances for s in slice_headers(instance, header(instance))]
         verdict, volume = series_verdict(series, slices)
         considered.append(
             {
@@ -298,22 +341,31 @@ def volume_images(volume: Volume, modality: str) -> tuple[list[Image.Image], dic
     and how they were made."""
     ct = modality.upper() == "CT"
     decoded: dict[int, pydicom.Dataset] = {}
-    arrays = []
+    ct_images: list[Image.Image] = []
+    mr_values: list[np.ndarray] = []
     for item in volume.sampled:
-        ds = decoded.get(item.instance.pk)
-        if ds is None:
-            ds = decoded[item.instance.pk] = pydicom.dcmread(io.BytesIO(instance_bytes(item.instance)))
-        stored = decoded_frame(ds, item.frame)
-        slope, intercept = _rescale_of(ds, item.frame)
+        if item.pixels is not None:
+            # A plain slice: its pixels taken where the scan found them, nothing parsed.
+            stored = item.pixels.array(instance_bytes(item.instance))
+            slope, intercept = item.pixels.slope, item.pixels.intercept
+        else:
+            ds = decoded.get(item.instance.pk)
+            if ds is None:
+                ds = decoded[item.instance.pk] = pydicom.dcmread(io.BytesIO(instance_bytes(item.instance)))
+            stored = decoded_frame(ds, item.frame)
+            slope, intercept = _rescale_of(ds, item.frame)
+            # A single-frame file is not needed again: free it as we go (a volume is large).
+            if int(ds.get("NumberOfFrames") or 1) == 1:
+                del decoded[item.instance.pk]
         # CT: Hounsfield units windowed at once (the float volume is never held); MR: kept to be
         # scaled over the whole volume below.
-        arrays.append(ct_rgb_stored(stored, slope, intercept) if ct else stored * slope + intercept)
-        # A single-frame file is not needed again: free it as we go (a volume is large).
-        if int(ds.get("NumberOfFrames") or 1) == 1:
-            del decoded[item.instance.pk]
+        if ct:
+            ct_images.append(ct_rgb_image(stored, slope, intercept))
+        else:
+            mr_values.append(stored * slope + intercept)
     if ct:
-        method, extra = "ct-hu-3-windows", {"windows": [list(w) for w in CT_WINDOWS]}
+        made, method, extra = ct_images, "ct-hu-3-windows", {"windows": [list(w) for w in CT_WINDOWS]}
     else:
-        arrays, method, extra = mr_rgb(arrays), "mr-volume-min-max", {}
-    images = [model_size(Image.fromarray(array)) for array in arrays]
+        made, method, extra = [Image.fromarray(a) for a in mr_rgb(mr_values)], "mr-volume-min-max", {}
+    images = [model_size(image) for image in made]
     return images, {"method": method, "size": images[0].width if images else 0, **extra}
