@@ -4,11 +4,14 @@ process, both subprocesses on the test database, Redis and the tiny model."""
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,6 +140,48 @@ def stop(process: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@contextmanager
+def launcher_running(tmp_path: Path, *, name: str, env: dict[str, str], queues: list[str]) -> Iterator[dict]:
+    """``python -m medportal.launcher`` (what bin/run starts) on a free port, over the test's
+    database, Redis and data folder with ``env`` on top; stopped as a user stops it (SIGINT),
+    its ``queues`` emptied after. Its output goes to test-artifacts/<name>.log."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "REDIS_URL": settings.REDIS_URL,
+        "MEDPORTAL_MODEL": "tiny",
+        "MEDPORTAL_AUTO_DRAFT": "false",
+        "MEDPORTAL_WORKER_REPORT_SECONDS": "1",
+        "MEDPORTAL_DIMSE_PORT": str(free_port()),
+        "MEDPORTAL_IMAGE_STORE": str(tmp_path / "images"),
+        "MEDPORTAL_DATA_DIR": str(settings.DATA_DIR),
+        **env,
+    }
+    log = open(ARTIFACTS / f"{name}.log", "ab")  # noqa: SIM115
+    process = subprocess.Popen(
+        [sys.executable, "-m", "medportal.launcher", "--port", str(port), "--admin", f"admin-{name}"],
+        env=env,
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        yield {"process": process, "port": port, "log": log.name}
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)  # the launcher stops its processes
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                stop(process)
+        log.close()
+        broker = redis.Redis.from_url(settings.REDIS_URL)
+        broker.delete(*queues)
+        broker.close()
 
 
 @pytest.fixture

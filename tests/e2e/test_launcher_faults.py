@@ -6,16 +6,12 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
 
 import httpx
 import psutil
 import pytest
-import redis
-from django.conf import settings
 
 from medportal.audit.models import AuditEvent
 from medportal.launcher import MAX_RESTARTS, RESTART_WINDOW_S
@@ -23,7 +19,7 @@ from medportal.operations.presence import redis_client
 from medportal.operations.selectors import workers_live
 from medportal.reporting.models import Report, ReportStatus, ReportVersion
 from tests.conftest import token_header
-from tests.e2e.conftest import ARTIFACTS, ROOT, database_url, free_port, stop
+from tests.e2e.conftest import launcher_running
 from tests.e2e.test_faults import drafting_with_text, upload, wait_for
 
 pytestmark = [pytest.mark.e2e]
@@ -31,46 +27,18 @@ pytestmark = [pytest.mark.e2e]
 
 @pytest.fixture
 def launcher(transactional_db, tmp_path):
-    ARTIFACTS.mkdir(exist_ok=True)
     suffix = uuid.uuid4().hex[:8]
     queue, interfaces = f"launcher-{suffix}", f"interfaces-{suffix}"
-    port = free_port()
     env = {
-        **os.environ,
-        "DATABASE_URL": database_url(),
-        "REDIS_URL": settings.REDIS_URL,
         "MEDPORTAL_QUEUE": queue,
         "MEDPORTAL_INTERFACES_QUEUE": interfaces,
-        "MEDPORTAL_MODEL": "tiny",
-        "MEDPORTAL_AUTO_DRAFT": "false",
         "MEDPORTAL_MAX_NEW_TOKENS": "200",  # long enough to be killed in the middle, short to redo
         "MEDPORTAL_DRAFT_LEASE_SECONDS": "6",
         "MEDPORTAL_DRAFT_SWEEP_SECONDS": "2",
-        "MEDPORTAL_WORKER_REPORT_SECONDS": "1",
-        "MEDPORTAL_DIMSE_PORT": str(free_port()),
-        "MEDPORTAL_IMAGE_STORE": str(tmp_path / "images"),
-        "MEDPORTAL_DATA_DIR": str(settings.DATA_DIR),
     }
-    log = open(ARTIFACTS / f"launcher-faults-{suffix}.log", "ab")  # noqa: SIM115
-    process = subprocess.Popen(
-        [sys.executable, "-m", "medportal.launcher", "--port", str(port), "--admin", f"admin-{suffix}"],
-        env=env,
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        yield {"process": process, "port": port, "queue": queue, "log": log.name}
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)  # the launcher stops its processes
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                stop(process)
-        broker = redis.Redis.from_url(settings.REDIS_URL)
-        broker.delete(queue, interfaces)
-        broker.close()
+    name = f"launcher-faults-{suffix}"
+    with launcher_running(tmp_path, name=name, env=env, queues=[queue, interfaces]) as running:
+        yield {**running, "queue": queue}
 
 
 def ready_worker(queue: str):

@@ -4,23 +4,17 @@ every draft the site sends is drafted."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import uuid
 
 import httpx
 import pytest
-import redis
-from django.conf import settings
 
 from medportal.operations.presence import redis_client
 from medportal.operations.selectors import workers_live
 from medportal.reporting.models import Report, ReportStatus
 from medportal.reporting.services import drafts
 from tests.conftest import token_header
-from tests.e2e.conftest import ARTIFACTS, ROOT, database_url, free_port, stop, wait_for_log
+from tests.e2e.conftest import launcher_running, wait_for_log
 from tests.e2e.test_faults import upload, wait_for
 
 pytestmark = [pytest.mark.e2e]
@@ -28,44 +22,12 @@ pytestmark = [pytest.mark.e2e]
 
 @pytest.fixture
 def launcher(transactional_db, tmp_path):
-    ARTIFACTS.mkdir(exist_ok=True)
     suffix = uuid.uuid4().hex[:8]
     default, pool = f"launcher-{suffix}", f"gpu-tiny-{suffix}"
-    port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url(),
-        "REDIS_URL": settings.REDIS_URL,
-        "MEDPORTAL_QUEUE": default,
-        "MEDPORTAL_MODEL": "tiny",
-        "MEDPORTAL_MODEL_QUEUES": f"tiny={pool}",
-        "MEDPORTAL_AUTO_DRAFT": "false",
-        "MEDPORTAL_WORKER_REPORT_SECONDS": "1",
-        "MEDPORTAL_DIMSE_PORT": str(free_port()),
-        "MEDPORTAL_IMAGE_STORE": str(tmp_path / "images"),
-        "MEDPORTAL_DATA_DIR": str(settings.DATA_DIR),
-    }
-    log = open(ARTIFACTS / f"launcher-{suffix}.log", "ab")  # noqa: SIM115
-    process = subprocess.Popen(
-        [sys.executable, "-m", "medportal.launcher", "--port", str(port), "--admin", f"admin-{suffix}"],
-        env=env,
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        wait_for_log(log.name, b"ready.", process, timeout=180)  # the worker
-        yield {"process": process, "port": port, "default": default, "pool": pool}
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)  # the launcher stops its processes
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                stop(process)
-        broker = redis.Redis.from_url(settings.REDIS_URL)
-        broker.delete(default, pool)
-        broker.close()
+    env = {"MEDPORTAL_QUEUE": default, "MEDPORTAL_MODEL_QUEUES": f"tiny={pool}"}
+    with launcher_running(tmp_path, name=f"launcher-{suffix}", env=env, queues=[default, pool]) as running:
+        wait_for_log(running["log"], b"ready.", running["process"], timeout=180)  # the worker
+        yield {**running, "default": default, "pool": pool}
 
 
 def test_the_launchers_worker_serves_the_default_queue_and_its_models_pool(launcher, radiologist, settings):
