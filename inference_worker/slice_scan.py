@@ -1,8 +1,9 @@
 """The few header values a volume is ordered by, read straight from a slice's bytes.
 
 Ordering a 300-slice series needs 300 headers, and pydicom spends about as long parsing a
-header as reading an uncompressed slice. Here the top-level elements before Pixel Data are
-walked with ``struct`` and only the wanted ones are converted, as pydicom converts them. Only
+header as reading an uncompressed slice. Here the file's first bytes are walked up to Pixel Data
+by ingest's structural walker (``dicom_scan.dicom_header``; more is read when they end first),
+and only the wanted top-level values are converted, as pydicom converts them. Only
 the plain case is handled: a Part-10 file in implicit or explicit VR little endian (or with
 compressed pixels, whose data set is explicit VR little endian; the pixels are then pydicom's),
 without functional groups (a multi-frame enhanced instance), every wanted value well formed. Anything
@@ -24,15 +25,12 @@ from typing import BinaryIO
 import numpy as np
 from pydicom.uid import UID, AllTransferSyntaxes
 
+from medportal.imaging.dicom_scan import PIXEL_DATA, DicomPrefixShort, DicomStructureError, dicom_header
+
 IMPLICIT_LITTLE = "1.2.840.10008.1.2"
 EXPLICIT_LITTLE = "1.2.840.10008.1.2.1"
 # Compressed pixels: the data set is explicit VR little endian, the pixels are left to pydicom.
 ENCAPSULATED = frozenset(uid for uid in AllTransferSyntaxes if UID(uid).is_encapsulated)
-UNDEFINED = 0xFFFFFFFF
-ITEM, ITEM_END, SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
-PIXEL_DATA = 0x7FE00010
-PIXEL_GROUP_START = 0x7FE00000  # nothing wanted lies at or after it
-MAX_DEPTH = 32
 FIRST_READ = 16384  # bytes; a header rarely needs more, and then the read is doubled
 
 # Top-level elements read, with the VR they must have.
@@ -54,29 +52,17 @@ WANTED = {
     0x00281053: "DS",  # RescaleSlope
 }
 # Enhanced (multi-frame) instances keep position and orientation in these: left to pydicom.
-FUNCTIONAL_GROUPS = {0x52009229, 0x52009230}
-LONG_VRS = frozenset(
-    [b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"]
-)
-VRS = LONG_VRS | frozenset(
-    [b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FD", b"FL", b"IS", b"LO", b"LT", b"PN", b"SH"]
-    + [b"SL", b"SS", b"ST", b"TM", b"UI", b"UL", b"US"]
-)
+FUNCTIONAL_GROUPS = {0x52009229: "SQ", 0x52009230: "SQ"}
+_WALKED = WANTED | FUNCTIONAL_GROUPS
 # A number as DICOM writes it (DS/IS); anything else is left to pydicom.
 _DECIMAL = r" *[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)? *"
 _DECIMALS = re.compile(rf"{_DECIMAL}(?:\\{_DECIMAL})*\Z")
 _INTEGER = re.compile(r" *[+-]?\d+ *\Z")
 _u16 = struct.Struct("<H").unpack_from
-_u32 = struct.Struct("<I").unpack_from
-_tag_length = struct.Struct("<HHI").unpack_from
 
 
 class _Unplain(Exception):
     """The header is not the plain case: pydicom reads it."""
-
-
-class _Short(Exception):
-    """The bytes read so far end inside the header: read more."""
 
 
 @dataclass(frozen=True)
@@ -130,142 +116,45 @@ def header_scan(handle: BinaryIO) -> ScannedHeader | None:
             return _scan(data)
         except _Unplain:
             return None
-        except _Short:
+        except DicomPrefixShort:
             if len(data) < size:  # the whole file is read: it is cut short
                 return None
             more = handle.read(size)
             size *= 2
             data += more
+        except DicomStructureError:
+            return None
 
 
 def _scan(data: bytes) -> ScannedHeader:
     if len(data) < 132:
-        raise _Short
+        raise DicomPrefixShort("the bytes read end before the DICM marker")
     if data[128:132] != b"DICM":
         raise _Unplain
-    pos, syntax = _meta(data)
+    scanned = dicom_header(data, _WALKED)
+    syntax = scanned.transfer_syntax
     if syntax == IMPLICIT_LITTLE:
-        implicit = True
+        pass
     elif syntax == EXPLICIT_LITTLE or syntax in ENCAPSULATED:
-        _need(data, pos + 6)
-        implicit = False
-        if data[pos + 4 : pos + 6] not in VRS:  # pydicom then guesses implicit VR: leave it to it
+        if scanned.implicit:  # pydicom then guesses implicit VR: leave it to it
             raise _Unplain
     else:
         raise _Unplain
     values: dict[int, bytes] = {}
+    for tag, (vr, raw) in scanned.values.items():
+        if vr != WANTED.get(tag):  # a wrong VR, or functional groups
+            raise _Unplain
+        values[tag] = raw
     pixel_offset = pixel_length = None
-    while True:
-        _need(data, pos + 8)
-        group, element, length = _tag_length(data, pos)
-        tag = group << 16 | element
-        if tag >= PIXEL_GROUP_START:
-            if tag == PIXEL_DATA:
-                header = 8 if implicit else 12
-                _need(data, pos + 12)
-                if not implicit and data[pos + 4 : pos + 6] in (b"OB", b"OW"):
-                    length = _u32(data, pos + 8)[0]
-                elif not implicit:
-                    length = UNDEFINED
-                if length != UNDEFINED:
-                    pixel_offset, pixel_length = pos + header, length
-            break
-        if tag in FUNCTIONAL_GROUPS:
-            raise _Unplain
-        if implicit:
-            vr, start = None, pos + 8
-        else:
-            vr = data[pos + 4 : pos + 6]
-            if vr in LONG_VRS:
-                _need(data, pos + 12)
-                length, start = _u32(data, pos + 8)[0], pos + 12
-            elif vr in VRS:
-                length, start = _u16(data, pos + 6)[0], pos + 8
-            else:
-                raise _Unplain
-        if length == UNDEFINED:
-            if vr not in (None, b"SQ"):  # an undefined-length UN holds implicit VR: left to pydicom
-                raise _Unplain
-            pos = _skip_sequence(data, start, implicit, 1)
-            continue
-        if tag in WANTED:
-            if vr is not None and vr.decode() != WANTED[tag]:
-                raise _Unplain
-            _need(data, start + length)
-            values[tag] = data[start : start + length]
-        pos = start + length
+    pixels = scanned.pixels
+    if (
+        pixels is not None
+        and pixels.tag == PIXEL_DATA
+        and pixels.vr in ("OB", "OW")
+        and not pixels.encapsulated
+    ):
+        pixel_offset, pixel_length = pixels.offset, pixels.length
     return _header(values, pixel_offset, pixel_length)
-
-
-def _meta(data: bytes) -> tuple[int, str]:
-    """The data set's start and the Transfer Syntax UID (file meta: explicit VR little endian)."""
-    pos, syntax = 132, ""
-    while True:
-        _need(data, pos + 8)
-        group, element = _u16(data, pos)[0], _u16(data, pos + 2)[0]
-        if group != 0x0002:
-            return pos, syntax
-        vr = data[pos + 4 : pos + 6]
-        if vr in LONG_VRS:
-            _need(data, pos + 12)
-            length, start = _u32(data, pos + 8)[0], pos + 12
-        elif vr in VRS:
-            length, start = _u16(data, pos + 6)[0], pos + 8
-        else:
-            raise _Unplain
-        if length == UNDEFINED:
-            raise _Unplain
-        _need(data, start + length)
-        if element == 0x0010:
-            syntax = data[start : start + length].decode("ascii", "replace").strip("\0 ")
-        pos = start + length
-
-
-def _skip_sequence(data: bytes, pos: int, implicit: bool, depth: int) -> int:
-    """Past a sequence of undefined length: its items, then its delimiter."""
-    if depth > MAX_DEPTH:
-        raise _Unplain
-    while True:
-        _need(data, pos + 8)
-        group, element, length = _tag_length(data, pos)
-        tag = group << 16 | element
-        pos += 8
-        if tag == SEQUENCE_END:
-            return pos
-        if tag != ITEM:
-            raise _Unplain
-        pos = _skip_item(data, pos, implicit, depth) if length == UNDEFINED else pos + length
-
-
-def _skip_item(data: bytes, pos: int, implicit: bool, depth: int) -> int:
-    """Past the elements of an item of undefined length, then its delimiter."""
-    while True:
-        _need(data, pos + 8)
-        group, element, length = _tag_length(data, pos)
-        if (group << 16 | element) == ITEM_END:
-            return pos + 8
-        if implicit:
-            vr, start = None, pos + 8
-        else:
-            vr = data[pos + 4 : pos + 6]
-            if vr in LONG_VRS:
-                _need(data, pos + 12)
-                length, start = _u32(data, pos + 8)[0], pos + 12
-            elif vr in VRS:
-                length, start = _u16(data, pos + 6)[0], pos + 8
-            else:
-                raise _Unplain
-        if length == UNDEFINED:
-            if vr not in (None, b"SQ"):
-                raise _Unplain
-            pos = _skip_sequence(data, start, implicit, depth + 1)
-        else:
-            pos = start + length
-
-
-def _need(data: bytes, end: int) -> None:
-    if end > len(data):
-        raise _Short
 
 
 def _strings(text: str) -> list[str]:

@@ -15,6 +15,9 @@ reads (``WANTED``). What it refuses:
   could exhaust the stack of every reader after us);
 - a sequence holding something other than items, a file meta without a Transfer Syntax UID, a
   deflated data set that does not inflate.
+
+``dicom_header`` walks the same way the first bytes of a file, up to its pixels, for a reader
+that wants a few header values and where the pixels lie without reading the whole file.
 """
 
 from __future__ import annotations
@@ -44,6 +47,8 @@ LONG_VRS = frozenset(["OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN"
 
 ITEM, ITEM_END, SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
 PIXEL_DATA = 0x7FE00010
+PIXEL_GROUP = 0x7FE00000  # a header-only walk stops at the first top-level tag at or after it
+ITEM_GROUP = 0xFFFE0000
 FLOAT_PIXEL_DATA, DOUBLE_PIXEL_DATA = 0x7FE00008, 0x7FE00009
 TRANSFER_SYNTAX = 0x00020010
 MEDIA_SOP_CLASS = 0x00020002
@@ -90,6 +95,11 @@ class DicomStructureError(ValueError):
     """The file is structurally broken; the message says where and how."""
 
 
+class DicomPrefixShort(DicomStructureError):
+    """The bytes given to ``dicom_header`` end before its pixels: read more of the file (when
+    they are the whole file, it is cut short)."""
+
+
 @dataclass
 class PixelElement:
     tag: int
@@ -97,6 +107,7 @@ class PixelElement:
     length: int  # bytes of a native value; for encapsulated data, the bytes of all its fragments
     encapsulated: bool
     fragments: int = 0  # encapsulated: items after the Basic Offset Table
+    offset: int = 0  # where a native value starts in the data set's bytes (inflated, if deflated)
 
 
 @dataclass
@@ -107,6 +118,7 @@ class Scanned:
     media_sop_class: str = ""
     pixels: PixelElement | None = None
     elements: int = 0
+    implicit: bool = False  # the data set is implicit VR (also where the meta says explicit)
 
     def text(self, tag: int, limit: int = 64) -> str:
         """A string value as pydicom would give it (in the file's character set), stripped, cut."""
@@ -139,10 +151,29 @@ def _tag_name(tag: int) -> str:
 
 
 class _Walker:
-    def __init__(self, data: bytes, *, little: bool, implicit: bool, scanned: Scanned):
+    """Walks a data set, keeping the raw values of the top-level ``wanted`` tags (tag -> VR for
+    implicit VR; an element of a wanted tag that is a sequence is kept with an empty value).
+    ``header_only``: ``data`` is the first bytes of a file, the walk ends at the first top-level
+    tag at or after (7FE0,0000), and running out of bytes raises DicomPrefixShort."""
+
+    def __init__(
+        self,
+        data: bytes,
+        *,
+        little: bool,
+        implicit: bool,
+        scanned: Scanned,
+        wanted: dict[int, str],
+        header_only: bool = False,
+    ):
         self.data = data
         self.implicit = implicit
         self.scanned = scanned
+        self.wanted = wanted
+        self.header_only = header_only
+        # Tags from here are looked at apart: items and delimiters, and in a header-only walk
+        # (top level) the end of the header. One comparison per element tells them.
+        self.top_apart = PIXEL_GROUP if header_only else ITEM_GROUP
         self.u16 = struct.Struct("<H" if little else ">H").unpack_from
         self.u32 = struct.Struct("<I" if little else ">I").unpack_from
         self.tag_header = struct.Struct("<HHI" if little else ">HHI").unpack_from
@@ -150,18 +181,24 @@ class _Walker:
     def dataset(self, pos: int, end: int, depth: int, *, in_item: bool) -> int:
         """Elements from ``pos``; stops at ``end`` or, in an item of undefined length, after its
         delimiter. Returns the position after what was read."""
-        data, top = self.data, depth == 0
+        data, top, wanted = self.data, depth == 0, self.wanted
+        apart = self.top_apart if top else ITEM_GROUP
         while pos < end:
             if end - pos < 8:
-                raise DicomStructureError(f"the data set ends inside an element header at byte {pos}")
+                raise self._cut(end, f"the data set ends inside an element header at byte {pos}")
             group, element, length = self.tag_header(data, pos)
             tag = group << 16 | element
-            if tag == ITEM_END:
-                if not in_item:
-                    raise DicomStructureError(f"an item delimiter outside any item at byte {pos}")
-                return pos + 8
-            if group == 0xFFFE:
-                raise DicomStructureError(f"an item tag {_tag_name(tag)} outside a sequence at byte {pos}")
+            if tag >= apart:
+                if apart == PIXEL_GROUP:
+                    return self._pixels_header(tag, pos, end, length)
+                if tag == ITEM_END:
+                    if not in_item:
+                        raise DicomStructureError(f"an item delimiter outside any item at byte {pos}")
+                    return pos + 8
+                if group == 0xFFFE:
+                    raise DicomStructureError(
+                        f"an item tag {_tag_name(tag)} outside a sequence at byte {pos}"
+                    )
             if self.implicit:
                 vr = ""
                 header = 8
@@ -172,7 +209,7 @@ class _Walker:
                     raise DicomStructureError(f"element {_tag_name(tag)} has an unknown VR {unknown!r}")
                 if vr in LONG_VRS:
                     if end - pos < 12:
-                        raise DicomStructureError(f"the data set ends inside element {_tag_name(tag)}")
+                        raise self._cut(end, f"the data set ends inside element {_tag_name(tag)}")
                     length = self.u32(data, pos + 8)[0]
                     header = 12
                 else:
@@ -181,39 +218,78 @@ class _Walker:
             start = pos + header
             self.scanned.elements += 1
             if self.implicit:
-                vr = WANTED.get(tag) or _implicit_vr(tag, data, start, length, self)
+                vr = wanted.get(tag) or _implicit_vr(tag, data, start, length, self)
             if length == UNDEFINED:
                 if tag == PIXEL_DATA and vr in ("OB", "OW", "UN", "ox"):
                     pos = self._encapsulated(start, end, top)
                 elif vr == "SQ" or (vr == "UN" and self.implicit):
                     pos = self._sequence(tag, start, end, depth, undefined=True)
                 elif vr == "UN":  # a sequence of unknown VR: implicit VR little endian (PS3.5 6.2.2)
-                    pos = _Walker(data, little=True, implicit=True, scanned=self.scanned)._sequence(
-                        tag, start, end, depth, undefined=True
+                    unknown = _Walker(
+                        data,
+                        little=True,
+                        implicit=True,
+                        scanned=self.scanned,
+                        wanted=wanted,
+                        header_only=self.header_only,
                     )
+                    pos = unknown._sequence(tag, start, end, depth, undefined=True)
                 else:
                     raise DicomStructureError(f"element {_tag_name(tag)} ({vr}) has an undefined length")
+                if top and tag in wanted:
+                    self.scanned.values[tag] = (vr, b"")
                 continue
             if length > end - start:
                 if tag == PIXEL_DATA and top:
                     raise DicomStructureError(
                         f"the pixel data is cut short ({max(end - start, 0):,} of {length:,} bytes)"
                     )
-                raise DicomStructureError(
+                raise self._cut(
+                    end,
                     f"element {_tag_name(tag)} says it is {length:,} bytes long but only "
-                    f"{max(end - start, 0):,} bytes follow"
+                    f"{max(end - start, 0):,} bytes follow",
                 )
             if vr == "SQ":
                 self._sequence(tag, start, start + length, depth, undefined=False)
+                if top and tag in wanted:
+                    self.scanned.values[tag] = (vr, b"")
             elif top:
-                if tag in WANTED:
+                if tag in wanted:
                     self.scanned.values[tag] = (vr, bytes(data[start : start + length]))
                 elif tag in (PIXEL_DATA, FLOAT_PIXEL_DATA, DOUBLE_PIXEL_DATA):
                     vr = "OW" if vr == "ox" else vr
-                    self.scanned.pixels = PixelElement(tag, vr, length, encapsulated=False)
+                    self.scanned.pixels = PixelElement(tag, vr, length, encapsulated=False, offset=start)
             pos = start + length
         if in_item:
-            raise DicomStructureError("an item of undefined length has no delimiter (the file is cut short)")
+            raise self._cut(end, "an item of undefined length has no delimiter (the file is cut short)")
+        if top and self.header_only:
+            raise DicomPrefixShort("the bytes read end before the pixel data")
+        return pos
+
+    def _cut(self, end: int, message: str) -> DicomStructureError:
+        """The error for bytes running out at ``end``: in a header-only walk, running out at the
+        end of the bytes read means that more must be read."""
+        if self.header_only and end >= len(self.data):
+            return DicomPrefixShort(message)
+        return DicomStructureError(message)
+
+    def _pixels_header(self, tag: int, pos: int, end: int, length: int) -> int:
+        """Header-only: the walk ends at this top-level element (at or after (7FE0,0000)); where
+        it is Pixel Data, where its value lies (not read)."""
+        if tag == PIXEL_DATA:
+            start, vr = pos + 8, "OW"
+            if not self.implicit:
+                if end - pos < 12:
+                    raise DicomPrefixShort("the bytes read end inside the pixel data's header")
+                vr = _VR_BY_BYTES.get(self.data[pos + 4 : pos + 6])
+                if vr is None:
+                    raise DicomStructureError("the pixel data has an unknown VR")
+                if vr in LONG_VRS:
+                    length, start = self.u32(self.data, pos + 8)[0], pos + 12
+                else:
+                    length = self.u16(self.data, pos + 6)[0]
+            encapsulated = length == UNDEFINED
+            self.scanned.pixels = PixelElement(tag, vr, length, encapsulated, offset=start)
         return pos
 
     def _sequence(self, tag: int, pos: int, end: int, depth: int, *, undefined: bool) -> int:
@@ -222,7 +298,7 @@ class _Walker:
         data = self.data
         while pos < end:
             if end - pos < 8:
-                raise DicomStructureError(f"sequence {_tag_name(tag)} ends inside an item header")
+                raise self._cut(end, f"sequence {_tag_name(tag)} ends inside an item header")
             group, element, length = self.tag_header(data, pos)
             item = group << 16 | element
             if item == SEQUENCE_END:
@@ -236,14 +312,15 @@ class _Walker:
                 pos = self.dataset(pos, end, depth + 1, in_item=True)
             else:
                 if length > end - pos:
-                    raise DicomStructureError(
+                    raise self._cut(
+                        end,
                         f"an item of sequence {_tag_name(tag)} says it is {length:,} bytes long but only "
-                        f"{end - pos:,} bytes follow"
+                        f"{end - pos:,} bytes follow",
                     )
                 self.dataset(pos, pos + length, depth + 1, in_item=False)
                 pos += length
         if undefined:
-            raise DicomStructureError(f"sequence {_tag_name(tag)} has no delimiter (the file is cut short)")
+            raise self._cut(end, f"sequence {_tag_name(tag)} has no delimiter (the file is cut short)")
         return pos
 
     def _encapsulated(self, pos: int, end: int, top: bool) -> int:
@@ -280,19 +357,26 @@ def _implicit_vr(tag: int, data, start: int, length: int, walker: _Walker) -> st
         vr = "UN"
     if tag == PIXEL_DATA:
         return "ox"
-    if vr == "UN" and length != UNDEFINED and length >= 8:
+    if vr == "UN" and length != UNDEFINED and length >= 8 and start + 8 <= len(data):
         group, element, _ = walker.tag_header(data, start)
         if (group << 16 | element) == ITEM:
             return "SQ"
     return vr.split(" or ")[0] if vr != "US or SS" else "US"
 
 
-def _meta(data: bytes, scanned: Scanned) -> int:
-    """File meta elements (group 0002, explicit VR little endian) from byte 132; the data set's start."""
+def _meta(data: bytes, scanned: Scanned, *, prefix: bool = False) -> int:
+    """File meta elements (group 0002, explicit VR little endian) from byte 132; the data set's
+    start. ``prefix``: ``data`` is the first bytes of a file, and running out of them (before the
+    data set's first element header) raises DicomPrefixShort."""
     pos, size = 132, len(data)
     u16, u32 = struct.Struct("<H").unpack_from, struct.Struct("<I").unpack_from
     tag_header = struct.Struct("<HH")
-    while pos + 8 <= size:
+    cut = DicomPrefixShort if prefix else DicomStructureError
+    while True:
+        if pos + 8 > size:
+            if prefix:
+                raise DicomPrefixShort("the bytes read end inside the file meta")
+            break
         group, element = tag_header.unpack_from(data, pos)
         if group != 0x0002:
             break
@@ -302,12 +386,12 @@ def _meta(data: bytes, scanned: Scanned) -> int:
             raise DicomStructureError(f"file meta element {tag} has an unknown VR")
         if vr in LONG_VRS:
             if pos + 12 > size:
-                raise DicomStructureError("the file meta is cut short")
+                raise cut("the file meta is cut short")
             length, header = u32(data, pos + 8)[0], 12
         else:
             length, header = u16(data, pos + 6)[0], 8
         if length == UNDEFINED or pos + header + length > size:
-            raise DicomStructureError(
+            raise (DicomStructureError if length == UNDEFINED else cut)(
                 f"file meta element {_tag_name(group << 16 | element)} runs past the end of the file"
             )
         value = data[pos + header : pos + header + length]
@@ -342,12 +426,43 @@ def dicom_scan(data: bytes, *, max_inflated_bytes: int) -> Scanned:
         start, end = 0, len(body)
     if start >= end:
         raise DicomStructureError("the file has a file meta but no data set")
+    _walk(body, start, end, scanned, WANTED, header_only=False)
+    return scanned
+
+
+def dicom_header(prefix: bytes, wanted: dict[int, str]) -> Scanned:
+    """The file meta and the raw values of the top-level ``wanted`` tags (tag -> VR for implicit
+    VR) of a Part-10 file's first bytes (the caller has seen its DICM marker), walked and checked
+    as ``dicom_scan`` walks a whole file, up to the first top-level tag at or after (7FE0,0000);
+    ``pixels`` is then Pixel Data's element, its value's offset in the file, not read.
+
+    Raises DicomPrefixShort where ``prefix`` ends before that tag (read more of the file), and
+    DicomStructureError where the file is broken. A deflated data set cannot be walked from its
+    first bytes: only the file meta is read (``values`` stays empty)."""
+    scanned = Scanned(transfer_syntax="", little_endian=True)
+    start = _meta(prefix, scanned, prefix=True)
+    if scanned.transfer_syntax != DEFLATED:
+        _walk(prefix, start, len(prefix), scanned, wanted, header_only=True)
+    return scanned
+
+
+def _walk(
+    body: bytes, start: int, end: int, scanned: Scanned, wanted: dict[int, str], *, header_only: bool
+) -> None:
+    syntax = scanned.transfer_syntax
     scanned.little_endian = syntax != EXPLICIT_BIG
     implicit = syntax == IMPLICIT_LITTLE
     if not implicit and scanned.little_endian and _VR_BY_BYTES.get(body[start + 4 : start + 6]) is None:
         # A data set written in implicit VR behind a meta that says explicit (some writers do;
         # pydicom and dcmtk read it so): decided once, on its first element, as they do.
         implicit = True
-    walker = _Walker(body, little=scanned.little_endian, implicit=implicit, scanned=scanned)
+    scanned.implicit = implicit
+    walker = _Walker(
+        body,
+        little=scanned.little_endian,
+        implicit=implicit,
+        scanned=scanned,
+        wanted=wanted,
+        header_only=header_only,
+    )
     walker.dataset(start, end, 0, in_item=False)
-    return scanned
