@@ -292,7 +292,7 @@ def variants(rng: random.Random) -> dict[str, list[dict]]:
     mrns = list(Patient.objects.order_by("?").values_list("patient_id", flat=True)[:200])
     accessions = list(Study.objects.order_by("?").values_list("accession_number", flat=True)[:200])
     return {
-        "default (newest first)": [{}],
+        "default (STAT first)": [{}],
         "htmx refresh": [{"_htmx": True}],
         "status=drafted": [{"status": "drafted"}],
         "status=open": [{"status": "open"}],

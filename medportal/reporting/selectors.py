@@ -193,16 +193,18 @@ def _day_start(day: datetime.date) -> datetime.datetime:
 
 
 class _AnyOf(Lookup):
-    """``column = ANY(array)``: a thousand ids as one parameter on PostgreSQL, where ``IN``
-    sends one parameter per id, each compiled by Django and parsed by the driver (a
-    common surname matches a thousand patients, and the page queries them twice)."""
+    """``column = ANY('{1,2,…}')``: a thousand ids as one parameter on PostgreSQL, where ``IN``
+    sends one parameter per id, each compiled by Django and parsed by the driver (a common
+    surname matches a thousand patients, and the page queries them twice). The array goes as
+    untyped text, which PostgreSQL reads as the column's type: psycopg's typed ``int4[]`` made
+    the planner test each row against the ids one by one (12 ms instead of 5 at 100,000 studies)."""
 
     lookup_name = "any_of"
     prepare_rhs = False
 
     def as_sql(self, compiler, connection):
         lhs, lhs_params = self.process_lhs(compiler, connection)
-        return f"{lhs} = ANY(%s)", [*lhs_params, list(self.rhs)]
+        return f"{lhs} = ANY(%s)", [*lhs_params, "{" + ",".join(str(int(v)) for v in self.rhs) + "}"]
 
     def as_sqlite(self, compiler, connection):
         lhs, lhs_params = self.process_lhs(compiler, connection)

@@ -6,6 +6,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, QueryDict
+from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -58,7 +59,7 @@ from medportal.reporting.selectors import (
 from medportal.reporting.services import claims, drafts, editing
 from medportal.reporting.services.indication import study_indication_save
 from medportal.reporting.services.signoff import refusal_audited, sign_refused_before_reading
-from medportal.reporting.worklist_rows import worklist_rows
+from medportal.reporting.worklist_rows import worklist_rows, worklist_rows_html
 
 # (sort key, heading) in the order the worklist shows them.
 WORKLIST_COLUMNS = [
@@ -90,17 +91,26 @@ def _worklist_context(request: HttpRequest, params: WorklistParams) -> dict:
         }
         for name, label in WORKLIST_COLUMNS
     ]
+    rows = worklist_rows(
+        page.rows, user_id=request.user.pk, can_edit=has_role(request.user, *CAN_EDIT_REPORTS)
+    )
+    assignees = (
+        [(user.pk, display_name(user)) for user in radiologists()]
+        if has_role(request.user, Role.ADMIN)
+        else []
+    )
+    query = params.query()
     return {
         "params": params,
         "page": page,
-        "rows": worklist_rows(
-            page.rows, user_id=request.user.pk, can_edit=has_role(request.user, *CAN_EDIT_REPORTS)
+        "rows": rows,
+        "rows_html": worklist_rows_html(
+            rows, csrf_token=get_token(request), return_to=query, assignees=assignees
         ),
         "columns": columns,
-        "query": params.query(),
+        "query": query,
         "previous_url": "?" + params.query(page=page.number - 1),
         "next_url": "?" + params.query(page=page.number + 1),
-        "radiologists": list(radiologists()) if has_role(request.user, Role.ADMIN) else [],
     }
 
 
