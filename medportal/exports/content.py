@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from medportal.accounts.names import display_name
+from medportal.communication.critical import report_critical_statements
 from medportal.reporting.freezing import (
     FrozenAddendum,
     FrozenPatient,
@@ -67,6 +68,11 @@ class SignedReport:
             ("Findings", report.findings),
             ("Impression", report.impression),
         ]
+
+    @property
+    def critical_statements(self) -> list[str]:
+        """The communication statement of each critical result marked before the signature."""
+        return report_critical_statements(self.report, signed_at=self.report.signed_at)
 
     @property
     def test_model(self) -> bool:

@@ -20,9 +20,10 @@ from medportal.communication.lifecycle import CommunicationError, CriticalStatus
 from medportal.communication.models import CriticalResult, Delivery, Method
 from medportal.exports.content import signed_report
 from medportal.exports.fhir import report_fhir_json
+from medportal.exports.pdf import report_pdf
 from medportal.hl7.message import oru_r01
 from medportal.reporting.freezing import signed_snapshot
-from tests.exports.conftest import received_report, signed
+from tests.exports.conftest import pdf_text, received_report, signed
 
 CATEGORY = "ACR category 1: immediate (minutes)"
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -176,7 +177,9 @@ def test_an_unacknowledged_result_escalates_once_on_the_critical_results_page(
     assert "Free air" in done
 
 
-def test_the_signed_report_carries_the_flag_in_hl7_and_fhir(radiologist, image_store):
+def test_the_signed_report_carries_the_flag_in_hl7_and_fhir_and_its_statement_in_the_pdf(
+    radiologist, image_store
+):
     # Marked and told before the sign-off: the signed report carries it.
     report = received_report(radiologist)
     critical = service.critical_mark(report=report, user=radiologist, category=CATEGORY, finding="Large PE.")
@@ -201,3 +204,6 @@ def test_the_signed_report_carries_the_flag_in_hl7_and_fhir(radiologist, image_s
         e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "DiagnosticReport"
     ]
     assert diagnostic["result"][0]["reference"].endswith(observation["id"])
+    text = " ".join(pdf_text(report_pdf(signed_report(report))).split())
+    assert "Critical results" in text
+    assert "Critical result, ACR category 1" in text and "Communicated to Dr Jones" in text
