@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from inference_worker.engines.base import ModelLoadError
-from inference_worker.engines.transformers_engine import HOW_TO_GET_A_MODEL, hub_check
+from inference_worker.engines.transformers_engine import how_to_get_a_model, hub_check
 from inference_worker.tiny_asr_model import TINY_ASR_ID, build_tiny_asr_model
 
 logger = logging.getLogger(__name__)
@@ -39,16 +39,12 @@ class AsrEngine:
         if model_ref == TINY_ASR_ID:
             source = build_tiny_asr_model((cache_dir or Path(".")) / "tiny-medasr")
         elif not Path(model_ref).exists():
-            hub_check(model_ref, timeout_s=hub_timeout_s)
+            hub_check(model_ref, timeout_s=hub_timeout_s, setting="MEDPORTAL_ASR_MODEL")
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
         try:
             self.pipe = pipeline("automatic-speech-recognition", model=str(source), device=self.device)
         except Exception as exc:
-            hint = (
-                ""
-                if Path(str(source)).exists()
-                else f" ({HOW_TO_GET_A_MODEL.replace('MEDPORTAL_MODEL', 'MEDPORTAL_ASR_MODEL')})"
-            )
+            hint = "" if Path(str(source)).exists() else f" ({how_to_get_a_model('MEDPORTAL_ASR_MODEL')})"
             raise ModelLoadError(f"could not load speech model {model_ref!r}: {exc}{hint}") from exc
         self._lock = threading.Lock()
         logger.info("speech model %s loaded on %s", self.model_id, self.device)

@@ -20,45 +20,47 @@ logger = logging.getLogger(__name__)
 TOKEN_TIMEOUT_S = 120.0
 
 
-HOW_TO_GET_A_MODEL = (
-    "set HF_TOKEN (with the model's licence accepted on huggingface.co), or MEDPORTAL_MODEL to a local "
-    "copy of the model, or MEDPORTAL_MODEL=tiny for a demo with meaningless text"
-)
+def how_to_get_a_model(setting: str = "MEDPORTAL_MODEL") -> str:
+    """What to set when a model cannot be had; ``setting`` names the variable that chose it."""
+    return (
+        f"set HF_TOKEN (with the model's licence accepted on huggingface.co), or {setting} to a local "
+        f"copy of the model, or {setting}=tiny for a demo with meaningless text"
+    )
 
 
-def hub_check(model_ref: str, *, revision: str | None = None, timeout_s: float = 5.0) -> None:
+def hub_check(
+    model_ref: str, *, revision: str | None = None, timeout_s: float = 5.0, setting: str = "MEDPORTAL_MODEL"
+) -> None:
     """Make sure, within seconds, that ``model_ref`` (a hub id) can be had: it is in the local
     cache, or the hub answers for it with this token. Otherwise ModelLoadError says what to
-    set, instead of from_pretrained retrying downloads for minutes while drafts wait."""
+    set (``setting``: the variable that chose the model), instead of from_pretrained retrying
+    downloads for minutes while drafts wait."""
     from huggingface_hub import constants, get_hf_file_metadata, hf_hub_url, try_to_load_from_cache
     from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, RepositoryNotFoundError
 
+    advice = how_to_get_a_model(setting)
     if isinstance(try_to_load_from_cache(model_ref, "config.json", revision=revision), str):
         return  # downloaded before: from_pretrained finds it in the cache
     if constants.HF_HUB_OFFLINE:
         raise ModelLoadError(
-            f"model {model_ref!r} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set: "
-            + HOW_TO_GET_A_MODEL
+            f"model {model_ref!r} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set: " + advice
         )
     try:
         get_hf_file_metadata(hf_hub_url(model_ref, "config.json", revision=revision), timeout=timeout_s)
     except GatedRepoError:
         raise ModelLoadError(
-            f"model {model_ref!r} is gated and this token may not download it: " + HOW_TO_GET_A_MODEL
+            f"model {model_ref!r} is gated and this token may not download it: " + advice
         ) from None
     except RepositoryNotFoundError:
         raise ModelLoadError(
-            f"model {model_ref!r} is not on the Hugging Face hub, or not visible without a token: "
-            + HOW_TO_GET_A_MODEL
+            f"model {model_ref!r} is not on the Hugging Face hub, or not visible without a token: " + advice
         ) from None
     except HfHubHTTPError as exc:
-        raise ModelLoadError(
-            f"the Hugging Face hub refused model {model_ref!r} ({exc}): " + HOW_TO_GET_A_MODEL
-        ) from None
+        raise ModelLoadError(f"the Hugging Face hub refused model {model_ref!r} ({exc}): " + advice) from None
     except Exception as exc:  # the network: refused, unresolvable, timed out (httpx, OSError)
         raise ModelLoadError(
             f"cannot reach the Hugging Face hub at {constants.ENDPOINT} within {timeout_s:g} s for model "
-            f"{model_ref!r} ({type(exc).__name__}: {exc}): " + HOW_TO_GET_A_MODEL
+            f"{model_ref!r} ({type(exc).__name__}: {exc}): " + advice
         ) from None
 
 
@@ -101,7 +103,7 @@ class TransformersEngine:
                 .eval()
             )
         except Exception as exc:
-            hint = "" if Path(str(source)).exists() else f" ({HOW_TO_GET_A_MODEL})"
+            hint = "" if Path(str(source)).exists() else f" ({how_to_get_a_model()})"
             raise ModelLoadError(f"could not load model {model_ref!r}: {exc}{hint}") from exc
         local = Path(str(source))
         self.revision = (

@@ -68,3 +68,15 @@ def test_an_offline_worker_without_a_local_copy_says_so_at_once(settings, monkey
     with pytest.raises(ModelLoadError, match="not in the local Hugging Face cache and HF_HUB_OFFLINE"):
         TransformersEngine("google/medgemma-1.5-4b-it")
     assert time.monotonic() - started < 5
+
+
+def test_a_speech_model_that_cannot_be_had_names_its_own_variable(unreachable_hub):
+    from inference_worker.asr import AsrEngine
+    from inference_worker.engines.base import ModelLoadError
+
+    with pytest.raises(ModelLoadError) as refused:
+        AsrEngine("google/medasr", hub_timeout_s=2)
+    message = str(refused.value)
+    assert "cannot reach the Hugging Face hub" in message
+    assert "MEDPORTAL_ASR_MODEL to a local copy" in message and "MEDPORTAL_ASR_MODEL=tiny" in message
+    assert "MEDPORTAL_MODEL " not in message and "MEDPORTAL_MODEL=" not in message
