@@ -81,19 +81,26 @@ def wall(outcomes: list[Outcome]) -> float:
 
 
 def all_at_once(count: int, work) -> list:
-    """Run work(i) in count threads released together; the results in order."""
+    """Run work(i) in count threads released together; the results in order. A thread's
+    failure (a draft that failed ends the bench) is raised here, not lost with its thread."""
     results: list = [None] * count
+    failures: list[BaseException] = []
     start = threading.Barrier(count)
 
     def run(index: int) -> None:
         start.wait()
-        results[index] = work(index)
+        try:
+            results[index] = work(index)
+        except BaseException as exc:  # SystemExit too: a thread would drop it silently
+            failures.append(exc)
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    if failures:
+        raise failures[0]
     return results
 
 
@@ -129,6 +136,7 @@ def new_study_bytes(dicom: Path) -> bytes:
     ds = pydicom.dcmread(dicom)
     ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
     ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.BodyPartExamined = "HEAD"  # the sample names none, and MedPortal drafts none without one
     data = io.BytesIO()
     ds.save_as(data, enforce_file_format=True)
     return data.getvalue()
