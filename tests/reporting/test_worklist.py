@@ -246,6 +246,16 @@ def test_the_worklist_shows_every_column_of_each_study(rita, three_studies):
     assert table.rows[2][0] == "Routine" and table.rows[2][8:11] == ["Not requested", "Awaiting draft", "—"]
 
 
+def test_a_hostile_name_or_accession_is_shown_as_text_never_as_markup(rita, db):
+    name, accession = '<img src=x onerror="alert(1)">', 'A"><script>alert(2)</script>'
+    add_study(name=name, accession=accession, status=ReportStatus.DRAFTED)
+    response = page(rita)
+    body = response.content.decode()
+    assert "<img src=x" not in body and "<script>alert(2)" not in body
+    (row,) = worklist_of(response).rows
+    assert row[1] == name and row[3] == accession  # the text itself, escaped in the HTML
+
+
 def test_each_patient_links_to_the_study_page(rita, three_studies):
     body = page(rita).content.decode()
     for study in three_studies.values():
