@@ -182,6 +182,16 @@ def draft_input(*, report: Report, abilities: ModelAbilities) -> DraftInput:
     )
 
 
+def volume_parts(prompt: Prompt, images: list[Image.Image]) -> list[str | Image.Image]:
+    """The user turn of a volume: the instruction, each slice image with its label, the question
+    last (MedGemma's order: any other gives chest-X-ray text for a CT)."""
+    parts: list[str | Image.Image] = [prompt.instruction]
+    for number, image in enumerate(images, 1):
+        parts += [image, f"SLICE {number}"]
+    parts.append(prompt.question)
+    return parts
+
+
 def _volume_input(
     volume: Volume, modality: str, abilities: ModelAbilities, common: dict, sections, template, facts: dict
 ) -> DraftInput:
@@ -189,10 +199,7 @@ def _volume_input(
     _check_fits(count, abilities, f"this {modality} ({count} slices of series {volume.series.series_number})")
     prompt = prompt_for(**common, sections=sections, slices=count)
     images, made = volume_images(volume, modality)
-    parts: list[str | Image.Image] = [prompt.instruction]
-    for number, image in enumerate(images, 1):
-        parts += [image, f"SLICE {number}"]
-    parts.append(prompt.question)
+    parts = volume_parts(prompt, images)
     records = [_image_record(s.instance, role="slice", frame=s.frame) for s in volume.sampled]
     series = volume.series
     return DraftInput(

@@ -94,8 +94,68 @@ def _build_tokenizer():
     )
 
 
+# Dimensions of a randomly initialised Gemma 3: the tests' tiny one, and one of MedGemma 4B's
+# shape (Gemma 3 4B: its text model and SigLIP-So400m at 896 px, 256 tokens an image) for
+# measuring speed and memory on a GPU without its weights (bench/gpu_draft.py).
+TINY_SHAPE = {
+    "text": {
+        "hidden_size": 64,
+        "intermediate_size": 128,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "num_key_value_heads": 1,
+        "head_dim": 32,
+        "max_position_embeddings": 4096,
+        "sliding_window": 64,
+    },
+    "vision": {
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_hidden_layers": 1,
+        "num_attention_heads": 2,
+        "image_size": 224,
+        "patch_size": 14,
+    },
+    "image_seq_length": 16,
+}
+MEDGEMMA_4B_SHAPE = {
+    "text": {
+        "hidden_size": 2560,
+        "intermediate_size": 10240,
+        "num_hidden_layers": 34,
+        "num_attention_heads": 8,
+        "num_key_value_heads": 4,
+        "head_dim": 256,
+        "max_position_embeddings": 131072,
+        "sliding_window": 1024,
+        "vocab_size": 262208,
+    },
+    "vision": {
+        "hidden_size": 1152,
+        "intermediate_size": 4304,
+        "num_hidden_layers": 27,
+        "num_attention_heads": 16,
+        "image_size": 896,
+        "patch_size": 14,
+    },
+    "image_seq_length": 256,
+}
+
+
 def build_tiny_model(path: Path) -> Path:
     """Write a tiny Gemma 3 (weights, tokenizer, processor) to ``path`` once."""
+    path = Path(path)
+    marker = path / MARKER_FILE
+    if marker.exists() and json.loads(marker.read_text()).get("version") == _BUILD_VERSION:
+        return path
+    build_random_gemma3(path, TINY_SHAPE)
+    marker.write_text(json.dumps({"version": _BUILD_VERSION}))
+    return path
+
+
+def build_random_gemma3(path: Path, shape: dict, *, dtype=None) -> Path:
+    """Write a randomly initialised Gemma 3 of ``shape`` (weights in ``dtype``, the small
+    tokenizer, a processor for its image size) to ``path``."""
     import torch
     from transformers import (
         Gemma3Config,
@@ -105,14 +165,11 @@ def build_tiny_model(path: Path) -> Path:
     )
 
     path = Path(path)
-    marker = path / MARKER_FILE
-    if marker.exists() and json.loads(marker.read_text()).get("version") == _BUILD_VERSION:
-        return path
     path.mkdir(parents=True, exist_ok=True)
-
     tokenizer = _build_tokenizer()
-    image_seq_length = 16
-    image_processor = Gemma3ImageProcessor(size={"height": 224, "width": 224})
+    image_seq_length = shape["image_seq_length"]
+    side = shape["vision"]["image_size"]
+    image_processor = Gemma3ImageProcessor(size={"height": side, "width": side})
     processor = Gemma3Processor(
         image_processor=image_processor,
         tokenizer=tokenizer,
@@ -123,26 +180,12 @@ def build_tiny_model(path: Path) -> Path:
     config = Gemma3Config(
         text_config={
             "vocab_size": len(tokenizer),
-            "hidden_size": 64,
-            "intermediate_size": 128,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 2,
-            "num_key_value_heads": 1,
-            "head_dim": 32,
-            "max_position_embeddings": 4096,
-            "sliding_window": 64,
+            **shape["text"],
             "pad_token_id": ids("<pad>"),
             "bos_token_id": ids("<bos>"),
             "eos_token_id": [ids("<eos>"), ids("<end_of_turn>")],
         },
-        vision_config={
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_hidden_layers": 1,
-            "num_attention_heads": 2,
-            "image_size": 224,
-            "patch_size": 14,
-        },
+        vision_config=shape["vision"],
         mm_tokens_per_image=image_seq_length,
         boi_token_index=ids("<start_of_image>"),
         eoi_token_index=ids("<end_of_image>"),
@@ -150,9 +193,10 @@ def build_tiny_model(path: Path) -> Path:
     )
     torch.manual_seed(0)
     model = Gemma3ForConditionalGeneration(config).eval()
+    if dtype is not None:
+        model = model.to(dtype)
     model.generation_config.pad_token_id = ids("<pad>")
     model.generation_config.eos_token_id = [ids("<eos>"), ids("<end_of_turn>")]
     model.save_pretrained(path)
     processor.save_pretrained(path)
-    marker.write_text(json.dumps({"version": _BUILD_VERSION}))
     return path
