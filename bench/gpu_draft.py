@@ -4,7 +4,7 @@ MedGemma's weights cannot be downloaded here, so the model is a Gemma 3 of the 4
 dimensions (inference_worker.tiny_model.MEDGEMMA_4B_SHAPE: its text model, SigLIP at 896 px,
 256 tokens an image) with random weights, written once in bf16 to a folder and loaded by the
 worker's own engine (TransformersEngine: bf16 on CUDA). A synthetic abdominal CT of 300
-slices (a body and a lesion) is sampled to 85 slices as the worker samples a series, each
+slices (bench/volume.py's: a body and a lesion) is sampled to 85 slices as the worker samples a series, each
 windowed into RGB with the reference CT windows and sized to 896×896; the user turn is built
 as the worker builds a volume's (instruction, each slice and its label, the question last).
 
@@ -35,20 +35,13 @@ SLICES, SIZE = 300, 512
 def synthetic_ct_slices(count: int) -> list:
     """``count`` slices sampled from a 300-slice CT as the worker samples a series, each
     windowed and sized for the model."""
-    import numpy as np
     from PIL import Image
 
     from inference_worker.preprocessing import ct_rgb, model_size
     from inference_worker.volume import sample_indices
+    from tests.inference_worker.synthetic import abdomen_hu
 
-    yy, xx = np.mgrid[:SIZE, :SIZE]
-    body = ((yy - SIZE / 2) ** 2 / 0.8 + (xx - SIZE / 2) ** 2) < (SIZE * 0.42) ** 2
-    images = []
-    for k in sample_indices(SLICES, count):
-        hu = np.where(body, 40 + (xx % 37), -1000).astype(np.int32)
-        hu[(yy - 200) ** 2 + (xx - 260 - k % 20) ** 2 < 400] = 120
-        images.append(model_size(Image.fromarray(ct_rgb(hu))))
-    return images
+    return [model_size(Image.fromarray(ct_rgb(abdomen_hu(k, SIZE)))) for k in sample_indices(SLICES, count)]
 
 
 def main() -> None:

@@ -42,7 +42,7 @@ def synthetic_ct() -> list[tuple[str, bytes]]:
 
     import numpy as np
 
-    from tests.inference_worker.synthetic import ct_series, new_study
+    from tests.inference_worker.synthetic import abdomen_hu, ct_series, new_study
 
     numbers = list(range(1, SLICES + 1))
     random.Random(7).shuffle(numbers)
@@ -51,16 +51,12 @@ def synthetic_ct() -> list[tuple[str, bytes]]:
     # then work on realistic numbers.
     import pydicom
 
-    yy, xx = np.mgrid[:SIZE, :SIZE]
-    body = ((yy - SIZE / 2) ** 2 / 0.8 + (xx - SIZE / 2) ** 2) < (SIZE * 0.42) ** 2
     out = []
     for k, (name, data) in enumerate(files):
         import io
 
         ds = pydicom.dcmread(io.BytesIO(data))
-        hu = np.where(body, 40 + (xx % 37), -1000).astype(np.int32)
-        hu[(yy - 200) ** 2 + (xx - 260 - k % 20) ** 2 < 400] = 120
-        ds.PixelData = (hu + 1024).astype(np.uint16).tobytes()
+        ds.PixelData = (abdomen_hu(k, SIZE) + 1024).astype(np.uint16).tobytes()
         buffer = io.BytesIO()
         ds.save_as(buffer, enforce_file_format=True)
         out.append((name, buffer.getvalue()))

@@ -23,6 +23,16 @@ AXIAL = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
 SAGITTAL = (0.0, 1.0, 0.0, 0.0, 0.0, -1.0)
 
 
+def abdomen_hu(k: int, size: int = 512) -> np.ndarray:
+    """Slice ``k`` of a synthetic abdomen in Hounsfield units: an oval body (40…76 HU) in air
+    and a 120 HU lesion that moves slice by slice, so that windows and slices differ."""
+    yy, xx = np.mgrid[:size, :size]
+    body = ((yy - size / 2) ** 2 / 0.8 + (xx - size / 2) ** 2) < (size * 0.42) ** 2
+    hu = np.where(body, 40 + (xx % 37), -1000).astype(np.int32)
+    hu[(yy - 200) ** 2 + (xx - 260 - k % 20) ** 2 < 400] = 120
+    return hu
+
+
 def slice_hu(k: int) -> int:
     """The Hounsfield value of slice ``k`` (0 = the lowest along the normal)."""
     return -1000 + 10 * k
