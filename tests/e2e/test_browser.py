@@ -10,7 +10,7 @@ from pypdf import PdfReader
 from medportal.reporting.models import Report, ReportStatus
 from tests.conftest import PASSWORD, dicom_path
 from tests.e2e.conftest import ARTIFACTS
-from tests.e2e.test_ohif_browser import viewer_frame, wait_for_image
+from tests.e2e.test_ohif_browser import viewer_frame, wait_for_image, watch_errors
 
 pytestmark = [pytest.mark.e2e]
 
@@ -27,7 +27,7 @@ def browser_page(monkeypatch):
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1920, "height": 1080})
+        page = watch_errors(browser.new_page(viewport={"width": 1920, "height": 1080}))
         yield page
         browser.close()
 

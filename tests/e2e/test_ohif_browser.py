@@ -7,9 +7,12 @@ Screenshots go to test-artifacts/."""
 
 from __future__ import annotations
 
+import uuid
+
 import numpy as np
 import pydicom
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import sync_playwright
 from pydicom.uid import generate_uid
 
@@ -75,16 +78,36 @@ def ct_series(*, study: str, number: int, slices: int, study_date: str = "") -> 
     return out
 
 
+def watch_errors(page):
+    """Keep the page's console errors and uncaught exceptions (its frames' too) on the page, for
+    a failure to show."""
+    page.errors_seen = []
+    page.on("console", lambda m: page.errors_seen.append(m.text[:300]) if m.type == "error" else None)
+    page.on("pageerror", lambda e: page.errors_seen.append(f"uncaught: {str(e)[:300]}"))
+    return page
+
+
 def viewer_frame(page):
     """The reading room's viewer frame, once its iframe is in the page and attached."""
     return page.wait_for_selector("#viewer-frame").content_frame()
 
 
 def wait_for_image(page, *, timeout_s: float = 90):
-    """The canvas once it shows an image (not blank)."""
-    page.wait_for_function(
-        f"() => {{ const s = ({CANVAS})(); return s && s.mean > 5; }}", timeout=timeout_s * 1000
-    )
+    """The canvas once it shows an image (not blank). If it never does, the failure says what the
+    viewer showed instead (its text, its canvases) and a screenshot of the whole page is kept."""
+    try:
+        page.wait_for_function(
+            f"() => {{ const s = ({CANVAS})(); return s && s.mean > 5; }}", timeout=timeout_s * 1000
+        )
+    except PlaywrightTimeoutError:
+        top = page.page if hasattr(page, "page") else page
+        top.screenshot(path=ARTIFACTS / f"viewer-not-drawn-{uuid.uuid4().hex[:8]}.png")
+        shown = page.evaluate("() => document.body ? document.body.innerText.slice(0, 600) : '(no body)'")
+        raise AssertionError(
+            f"the viewer drew no image in {timeout_s} s at {page.url}; canvas: {page.evaluate(CANVAS)}; "
+            f"canvases: {page.evaluate(CANVASES)}; it showed: {shown!r}; "
+            f"browser errors: {getattr(top, 'errors_seen', '(not watched)')}"
+        ) from None
     return page.evaluate(CANVAS)
 
 
@@ -124,7 +147,7 @@ def test_ohif_draws_a_ct_from_medportal_scrolls_and_windows_it(
             assert anonymous.url.startswith(f"{base}/login/")
             anonymous.close()
 
-            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            page = watch_errors(browser.new_page(viewport={"width": 1600, "height": 1000}))
             problems, elsewhere = [], []
             page.on(
                 "console",
