@@ -327,11 +327,16 @@ def critical_sweep() -> None:
 # -- what the report says ---------------------------------------------------------------------
 
 
-def critical_statement(critical: CriticalResult) -> str:
-    """The communication statement the signed report carries."""
+def critical_statement(critical: CriticalResult, *, as_of: datetime.datetime | None = None) -> str:
+    """The communication statement the signed report carries. With ``as_of`` (the signature),
+    the statement as it stood then: a notification or acknowledgement recorded after the report
+    was signed does not rewrite it (it is on the Critical results page, the audit trail and, if
+    the radiologist writes one, an addendum)."""
     when = timezone.localtime
+    notified = critical.notified_at and (as_of is None or critical.notified_at <= as_of)
+    acknowledged = critical.acknowledged_at and (as_of is None or critical.acknowledged_at <= as_of)
     text = f"Critical result, {critical.category}: {critical.finding.strip().rstrip('.')}."
-    if critical.notified_at:
+    if notified:
         who = display_name(critical.notified_by) if critical.notified_by else "the radiologist"
         text += (
             f" Communicated to {critical.recipient} {critical.get_method_display()} by {who}"
@@ -339,12 +344,12 @@ def critical_statement(critical: CriticalResult) -> str:
         )
     else:
         text += " Not yet communicated."
-    if critical.acknowledged_at:
+    if acknowledged:
         text += (
             f" Acknowledged by {critical.acknowledged_by} ({critical.get_acknowledgement_display()})"
             f" on {when(critical.acknowledged_at):%Y-%m-%d at %H:%M}."
         )
-    elif critical.notified_at:
+    elif notified:
         text += " Not yet acknowledged."
     return text
 
@@ -360,4 +365,5 @@ def report_critical_results(report: Report, *, signed_at=None) -> list[CriticalR
 
 
 def report_critical_statements(report: Report, *, signed_at=None) -> list[str]:
-    return [critical_statement(c) for c in report_critical_results(report, signed_at=signed_at)]
+    results = report_critical_results(report, signed_at=signed_at)
+    return [critical_statement(critical, as_of=signed_at) for critical in results]

@@ -270,7 +270,7 @@ def _critical_observations(content: SignedReport, subject: dict) -> list[tuple[s
                 "issued": _instant(critical.created_at),
                 "valueString": critical.finding,
                 "interpretation": [{"coding": [CRITICAL_INTERPRETATION]}],
-                "note": [{"text": critical_statement(critical)}],
+                "note": [{"text": critical_statement(critical, as_of=content.report.signed_at)}],
             },
         )
         for critical in report_critical_results(content.report, signed_at=content.report.signed_at)

@@ -207,3 +207,41 @@ def test_the_signed_report_carries_the_flag_in_hl7_and_fhir_and_its_statement_in
     text = " ".join(pdf_text(report_pdf(signed_report(report))).split())
     assert "Critical results" in text
     assert "Critical result, ACR category 1" in text and "Communicated to Dr Jones" in text
+
+
+def test_a_result_told_after_the_sign_off_leaves_the_signed_outputs_as_they_were_signed(
+    radiologist, image_store
+):
+    # Marked before the sign-off and told after it: the signed report keeps saying what it said
+    # when signed ("Not yet communicated"); the telling is on the Critical results page.
+    report = received_report(radiologist)
+    critical = service.critical_mark(report=report, user=radiologist, category=CATEGORY, finding="Large PE.")
+    report = signed(report, radiologist)
+
+    def outputs() -> tuple[list[str], str, str]:
+        message = hl7.parse(
+            oru_r01(signed=signed_snapshot(report.pk), control_id="C1", created_at=timezone.now())
+        )
+        notes = [message.unescape(str(nte[3])) for nte in message.segments("NTE")]
+        bundle = json.loads(report_fhir_json(signed_report(report)))
+        (observation,) = [
+            e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation"
+        ]
+        pdf = " ".join(pdf_text(report_pdf(signed_report(report))).split())
+        return [n for n in notes if n.startswith("Critical result")], observation["note"][0]["text"], pdf
+
+    hl7_before, fhir_before, pdf_before = outputs()
+    assert hl7_before == [fhir_before]
+    assert fhir_before.endswith("Not yet communicated.")
+    assert "Not yet communicated" in pdf_before
+
+    service.critical_notify(
+        critical=critical, user=radiologist, recipient="Dr Jones", method=Method.PHONE, read_back=True
+    )
+    critical.refresh_from_db()
+    assert critical.acknowledged_at is not None
+    hl7_after, fhir_after, pdf_after = outputs()
+    assert (hl7_after, fhir_after) == (hl7_before, fhir_before)
+    assert "Not yet communicated" in pdf_after and "Dr Jones" not in pdf_after
+    # The Critical results page shows the telling.
+    assert "Communicated to Dr Jones" in service.critical_statement(critical)
