@@ -25,7 +25,13 @@ from typing import BinaryIO
 import numpy as np
 from pydicom.uid import UID, AllTransferSyntaxes
 
-from medportal.imaging.dicom_scan import PIXEL_DATA, DicomPrefixShort, DicomStructureError, dicom_header
+from medportal.imaging.dicom_scan import (
+    PIXEL_DATA,
+    DicomPrefixShort,
+    DicomStructureError,
+    dicom_header,
+    wanted_tags,
+)
 
 IMPLICIT_LITTLE = "1.2.840.10008.1.2"
 EXPLICIT_LITTLE = "1.2.840.10008.1.2.1"
@@ -34,25 +40,13 @@ ENCAPSULATED = frozenset(uid for uid in AllTransferSyntaxes if UID(uid).is_encap
 FIRST_READ = 16384  # bytes; a header rarely needs more, and then the read is doubled
 
 # Top-level elements read, with the VR they must have.
-WANTED = {
-    0x00080008: "CS",  # ImageType
-    0x00180050: "DS",  # SliceThickness
-    0x00200013: "IS",  # InstanceNumber
-    0x00200032: "DS",  # ImagePositionPatient
-    0x00200037: "DS",  # ImageOrientationPatient
-    0x00280002: "US",  # SamplesPerPixel
-    0x00280004: "CS",  # PhotometricInterpretation
-    0x00280008: "IS",  # NumberOfFrames
-    0x00280010: "US",  # Rows
-    0x00280011: "US",  # Columns
-    0x00280100: "US",  # BitsAllocated
-    0x00280101: "US",  # BitsStored
-    0x00280103: "US",  # PixelRepresentation
-    0x00281052: "DS",  # RescaleIntercept
-    0x00281053: "DS",  # RescaleSlope
-}
+WANTED = wanted_tags(
+    "ImageType", "SliceThickness", "InstanceNumber", "ImagePositionPatient", "ImageOrientationPatient",
+    "SamplesPerPixel", "PhotometricInterpretation", "NumberOfFrames", "Rows", "Columns",
+    "BitsAllocated", "BitsStored", "PixelRepresentation", "RescaleIntercept", "RescaleSlope",
+)  # fmt: skip
 # Enhanced (multi-frame) instances keep position and orientation in these: left to pydicom.
-FUNCTIONAL_GROUPS = {0x52009229: "SQ", 0x52009230: "SQ"}
+FUNCTIONAL_GROUPS = wanted_tags("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence")
 _WALKED = WANTED | FUNCTIONAL_GROUPS
 # A number as DICOM writes it (DS/IS); anything else is left to pydicom.
 _DECIMAL = r" *[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)? *"

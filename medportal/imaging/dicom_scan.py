@@ -27,7 +27,7 @@ import zlib
 from dataclasses import dataclass, field
 
 from pydicom.charset import convert_encodings, decode_bytes
-from pydicom.datadict import dictionary_VR
+from pydicom.datadict import dictionary_VR, tag_for_keyword
 
 MAX_SEQUENCE_DEPTH = 32
 UNDEFINED = 0xFFFFFFFF
@@ -53,38 +53,23 @@ FLOAT_PIXEL_DATA, DOUBLE_PIXEL_DATA = 0x7FE00008, 0x7FE00009
 TRANSFER_SYNTAX = 0x00020010
 MEDIA_SOP_CLASS = 0x00020002
 
-# Top-level elements whose raw values ingest reads (by tag), with their VR for implicit VR files.
-WANTED = {
-    0x00080005: "CS",  # SpecificCharacterSet
-    0x00080016: "UI",  # SOPClassUID
-    0x00080018: "UI",  # SOPInstanceUID
-    0x00080020: "DA",  # StudyDate
-    0x00080050: "SH",  # AccessionNumber
-    0x00080060: "CS",  # Modality
-    0x00081030: "LO",  # StudyDescription
-    0x0008103E: "LO",  # SeriesDescription
-    0x00100010: "PN",  # PatientName
-    0x00100020: "LO",  # PatientID
-    0x00100030: "DA",  # PatientBirthDate
-    0x00100040: "CS",  # PatientSex
-    0x001021B0: "LT",  # AdditionalPatientHistory
-    0x00180015: "CS",  # BodyPartExamined
-    0x00185101: "CS",  # ViewPosition
-    0x0020000D: "UI",  # StudyInstanceUID
-    0x0020000E: "UI",  # SeriesInstanceUID
-    0x00200011: "IS",  # SeriesNumber
-    0x00200013: "IS",  # InstanceNumber
-    0x00280002: "US",  # SamplesPerPixel
-    0x00280004: "CS",  # PhotometricInterpretation
-    0x00280008: "IS",  # NumberOfFrames
-    0x00280010: "US",  # Rows
-    0x00280011: "US",  # Columns
-    0x00280100: "US",  # BitsAllocated
-    0x00280101: "US",  # BitsStored
-    0x00280102: "US",  # HighBit
-    0x00401002: "LO",  # ReasonForTheRequestedProcedure
-    0x00401003: "SH",  # RequestedProcedurePriority
-}
+
+def wanted_tags(*keywords: str) -> dict[int, str]:
+    """The tags a reader of the walker wants, each with its VR from the DICOM dictionary (what an
+    implicit VR file leaves unsaid)."""
+    return {int(tag_for_keyword(keyword)): dictionary_VR(keyword) for keyword in keywords}
+
+
+# Top-level elements whose raw values ingest reads.
+WANTED = wanted_tags(
+    "SpecificCharacterSet", "SOPClassUID", "SOPInstanceUID", "StudyDate", "AccessionNumber",
+    "Modality", "StudyDescription", "SeriesDescription", "PatientName", "PatientID",
+    "PatientBirthDate", "PatientSex", "AdditionalPatientHistory", "BodyPartExamined",
+    "ViewPosition", "StudyInstanceUID", "SeriesInstanceUID", "SeriesNumber", "InstanceNumber",
+    "SamplesPerPixel", "PhotometricInterpretation", "NumberOfFrames", "Rows", "Columns",
+    "BitsAllocated", "BitsStored", "HighBit", "ReasonForTheRequestedProcedure",
+    "RequestedProcedurePriority",
+)  # fmt: skip
 
 
 _TEXT_VRS = {"PN", "LO", "SH", "LT", "ST", "UT", "UC"}
