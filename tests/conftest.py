@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import pytest
+from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group, User
 from django.db import connection
 from pydicom.data import get_testdata_file
@@ -26,10 +28,18 @@ def django_db_setup(django_db_setup, django_db_blocker):
                 cursor.execute("ALTER TABLE audit_auditevent DISABLE TRIGGER audit_no_truncate")
 
 
+@functools.cache
+def password_hash() -> str:
+    """PASSWORD as the default hasher stores it, made once: hashing is ~0.5 s by design, and
+    the suite makes thousands of users. Every user gets this real hash, so logins, sign-offs and
+    the web processes of the end-to-end tests check it as they would any other."""
+    return make_password(PASSWORD)
+
+
 def make_user(username: str, *roles: Role, superuser: bool = False) -> User:
-    user = User.objects.create_user(
-        username=username, password=PASSWORD, is_superuser=superuser, is_staff=superuser
-    )
+    user = User.objects.create_user(username=username, is_superuser=superuser, is_staff=superuser)
+    user.password = password_hash()
+    user.save(update_fields=["password"])
     for role in roles:
         user.groups.add(Group.objects.get_or_create(name=role.value)[0])
     return user
