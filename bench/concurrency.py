@@ -43,6 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.pipeline import load_engine_and_image, percentile, wait_http  # noqa: E402
+from bench.stack import bench_environment, radiologist_token  # noqa: E402
 
 LEVELS = (1, 4, 16)
 
@@ -219,48 +220,16 @@ def free_port() -> int:
 
 def start_stack(args, work: Path) -> tuple[dict, object, str]:
     """Environment, embedded Redis (if any) and an API token for a radiologist."""
-    from medportal.launcher import prepare
-
-    env = dict(
-        os.environ,
-        MEDPORTAL_DATA_DIR=str(work),
-        MEDPORTAL_AUTO_DRAFT="false",
-        MEDPORTAL_MAX_NEW_TOKENS=str(args.max_new_tokens),
-        MEDPORTAL_BATCH_SIZE=str(args.batch_size),
-        MEDPORTAL_DIMSE_PORT=str(free_port()),
+    env, redis_server = bench_environment(
+        work,
+        settings={
+            "MEDPORTAL_MAX_NEW_TOKENS": str(args.max_new_tokens),
+            "MEDPORTAL_BATCH_SIZE": str(args.batch_size),
+            "MEDPORTAL_DIMSE_PORT": str(free_port()),
+        },
+        defaults={"MEDPORTAL_QUEUE": "bench-concurrency", "OMP_NUM_THREADS": "1"},
     )
-    env.setdefault("MEDPORTAL_MODEL", "tiny")
-    env.setdefault("MEDPORTAL_QUEUE", "bench-concurrency")
-    env.setdefault("OMP_NUM_THREADS", "1")
-    redis_server = prepare(env, admin=None)
-    for key in (
-        "MEDPORTAL_DATA_DIR",
-        "REDIS_URL",
-        "MEDPORTAL_MODEL",
-        "MEDPORTAL_BATCH_SIZE",
-        "DJANGO_SETTINGS_MODULE",
-    ):
-        os.environ[key] = env[key]
-    if "DATABASE_URL" in env:
-        os.environ["DATABASE_URL"] = env["DATABASE_URL"]
-    manage = [sys.executable, str(ROOT / "manage.py")]
-    subprocess.run(
-        [
-            *manage,
-            "shell",
-            "-c",
-            "from django.contrib.auth import get_user_model; from tests.conftest import make_user; "
-            "from medportal.access.roles import Role; get_user_model().objects.filter(username='bench')"
-            ".exists() or make_user('bench', Role.RADIOLOGIST)",
-        ],
-        env=env,
-        check=True,
-        cwd=ROOT,
-    )
-    token = subprocess.run(
-        [*manage, "medportal_token", "bench"], env=env, check=True, capture_output=True, text=True
-    ).stdout.strip()
-    return env, redis_server, token
+    return env, redis_server, radiologist_token(env)
 
 
 def main() -> None:

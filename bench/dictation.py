@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -32,6 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.pipeline import percentile, wait_http  # noqa: E402
+from bench.stack import bench_environment, radiologist_token  # noqa: E402
 
 SENTENCES = [
     "The lungs are clear.",
@@ -67,34 +67,18 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8766)
     args = parser.parse_args()
 
-    from medportal.launcher import prepare, start_processes, stop_processes
+    from medportal.launcher import start_processes, stop_processes
 
     work = Path(tempfile.mkdtemp(prefix="medportal-bench-dictation-"))
-    env = dict(os.environ, MEDPORTAL_DATA_DIR=str(work), MEDPORTAL_AUTO_DRAFT="false")
-    env.setdefault("MEDPORTAL_MODEL", "tiny")
-    env.setdefault("MEDPORTAL_ASR_MODEL", "tiny")
-    env.setdefault("MEDPORTAL_QUEUE", "bench")
-    env.setdefault("MEDPORTAL_ASR_QUEUE", "bench-asr")
-    redis_server = prepare(env, admin=None)
-    for key in (
-        "MEDPORTAL_DATA_DIR",
-        "REDIS_URL",
-        "MEDPORTAL_MODEL",
-        "MEDPORTAL_ASR_MODEL",
-        "DJANGO_SETTINGS_MODULE",
-    ):
-        os.environ[key] = env[key]
-    if "DATABASE_URL" in env:
-        os.environ["DATABASE_URL"] = env["DATABASE_URL"]
-    manage = [sys.executable, str(ROOT / "manage.py")]
-    subprocess.run(
-        [*manage, "shell", "-c", "from tests.conftest import make_user; "
-         "from medportal.access.roles import Role; make_user('bench', Role.RADIOLOGIST)"],
-        env=env, check=True, cwd=ROOT,
-    )  # fmt: skip
-    token = subprocess.run(
-        [*manage, "medportal_token", "bench"], env=env, check=True, capture_output=True, text=True
-    ).stdout.strip()
+    env, redis_server = bench_environment(
+        work,
+        defaults={
+            "MEDPORTAL_ASR_MODEL": "tiny",
+            "MEDPORTAL_QUEUE": "bench",
+            "MEDPORTAL_ASR_QUEUE": "bench-asr",
+        },
+    )
+    token = radiologist_token(env)
 
     import django
 

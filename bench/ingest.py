@@ -46,6 +46,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.stack import bench_environment  # noqa: E402
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -222,15 +224,10 @@ def main() -> None:
     parser.add_argument("--no-orthanc", action="store_true", help="leave Orthanc out even where installed")
     args = parser.parse_args()
 
-    from medportal.launcher import prepare, stop_processes
+    from medportal.launcher import stop_processes
 
     work = Path(tempfile.mkdtemp(prefix="medportal-bench-ingest-"))
-    env = dict(os.environ, MEDPORTAL_DATA_DIR=str(work), MEDPORTAL_AUTO_DRAFT="false")
-    env.setdefault("MEDPORTAL_MODEL", "tiny")
-    redis_server = prepare(env, admin=None)
-    for key in ("MEDPORTAL_DATA_DIR", "REDIS_URL", "MEDPORTAL_MODEL", "MEDPORTAL_AUTO_DRAFT"):
-        os.environ[key] = env[key]
-    os.environ["DJANGO_SETTINGS_MODULE"] = env["DJANGO_SETTINGS_MODULE"]
+    env, redis_server = bench_environment(work)
 
     import django
 

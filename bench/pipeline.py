@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -28,6 +27,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.stack import bench_environment, radiologist_token  # noqa: E402
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -124,7 +125,7 @@ def main() -> None:
     import pydicom
     from pydicom.data import get_testdata_file
 
-    from medportal.launcher import prepare, start_processes, stop_processes
+    from medportal.launcher import start_processes, stop_processes
 
     work = Path(tempfile.mkdtemp(prefix="medportal-bench-"))
     # pydicom's CT_small names no body part, and MedPortal drafts none without one.
@@ -132,45 +133,12 @@ def main() -> None:
     ds.BodyPartExamined = "HEAD"
     dicom = work / "CT_small_head.dcm"
     ds.save_as(dicom)
-    env = dict(
-        os.environ,
-        MEDPORTAL_DATA_DIR=str(work),
-        MEDPORTAL_AUTO_DRAFT="false",
-        MEDPORTAL_MAX_NEW_TOKENS=str(args.max_new_tokens),
+    env, redis_server = bench_environment(
+        work,
+        settings={"MEDPORTAL_MAX_NEW_TOKENS": str(args.max_new_tokens)},
+        defaults={"MEDPORTAL_QUEUE": "bench"},
     )
-    env.setdefault("MEDPORTAL_MODEL", "tiny")
-    env.setdefault("MEDPORTAL_QUEUE", "bench")
-    redis_server = prepare(env, admin=None)
-    os.environ.update(
-        {
-            k: env[k]
-            for k in (
-                "MEDPORTAL_DATA_DIR",
-                "REDIS_URL",
-                "MEDPORTAL_MODEL",
-                "MEDPORTAL_MAX_NEW_TOKENS",
-                "DJANGO_SETTINGS_MODULE",
-            )
-        }
-    )
-    if "DATABASE_URL" in env:
-        os.environ["DATABASE_URL"] = env["DATABASE_URL"]
-    manage = [sys.executable, str(ROOT / "manage.py")]
-    subprocess.run(
-        [
-            *manage,
-            "shell",
-            "-c",
-            "from tests.conftest import make_user; from medportal.access.roles import Role; "
-            "make_user('bench', Role.RADIOLOGIST)",
-        ],
-        env=env,
-        check=True,
-        cwd=ROOT,
-    )
-    token = subprocess.run(
-        [*manage, "medportal_token", "bench"], env=env, check=True, capture_output=True, text=True
-    ).stdout.strip()
+    token = radiologist_token(env)
 
     import httpx
 

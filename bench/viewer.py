@@ -31,7 +31,6 @@ import argparse
 import functools
 import http.server
 import json
-import os
 import shutil
 import statistics
 import subprocess
@@ -43,6 +42,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.stack import bench_environment  # noqa: E402
 
 ORTHANC_PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
 PASSWORD = "bench viewer password"
@@ -279,21 +280,8 @@ def main() -> None:
     if not (ROOT / ".ohif" / "dist" / "index.html").exists():
         raise SystemExit("The OHIF viewer is not installed: run bin/setup")
 
-    from medportal.launcher import prepare
-
     work = Path(tempfile.mkdtemp(prefix="medportal-bench-viewer-"))
-    env = dict(os.environ, MEDPORTAL_DATA_DIR=str(work / "data"), MEDPORTAL_AUTO_DRAFT="false")
-    env.setdefault("MEDPORTAL_MODEL", "tiny")
-    env.setdefault("MEDPORTAL_QUEUE", "bench-viewer")
-    redis_server = prepare(env, admin=None)
-    for key in (
-        "MEDPORTAL_DATA_DIR",
-        "REDIS_URL",
-        "MEDPORTAL_MODEL",
-        "DJANGO_SETTINGS_MODULE",
-        "MEDPORTAL_AUTO_DRAFT",
-    ):
-        os.environ[key] = env[key]
+    env, redis_server = bench_environment(work / "data", defaults={"MEDPORTAL_QUEUE": "bench-viewer"})
     import logging
 
     import django
