@@ -37,9 +37,9 @@ def password_hash() -> str:
 
 
 def make_user(username: str, *roles: Role, superuser: bool = False) -> User:
-    user = User.objects.create_user(username=username, is_superuser=superuser, is_staff=superuser)
-    user.password = password_hash()
-    user.save(update_fields=["password"])
+    user = User.objects.create(
+        username=username, password=password_hash(), is_superuser=superuser, is_staff=superuser
+    )
     for role in roles:
         user.groups.add(Group.objects.get_or_create(name=role.value)[0])
     return user
