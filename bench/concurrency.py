@@ -29,7 +29,6 @@ import argparse
 import io
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -43,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.pipeline import load_engine_and_image, percentile, wait_http  # noqa: E402
-from bench.stack import bench_environment, radiologist_token  # noqa: E402
+from bench.stack import bench_environment, free_port, radiologist_token  # noqa: E402
 
 LEVELS = (1, 4, 16)
 
@@ -210,12 +209,6 @@ class Pipeline:
 
 
 # -- set-up -----------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_stack(args, work: Path) -> tuple[dict, object, str]:

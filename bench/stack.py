@@ -8,6 +8,7 @@ that its ``django.setup()`` reads the database its web and worker processes writ
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 # What the bench's own process takes from the stack's environment, besides MEDPORTAL_* settings.
 _SHARED = ("REDIS_URL", "DATABASE_URL", "DJANGO_SETTINGS_MODULE")
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (for the web server or the DICOM receiver)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def bench_environment(
