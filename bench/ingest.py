@@ -10,14 +10,19 @@ counted as a duplicate):
 3. STOW-RS: ``POST /dicomweb/studies`` (multipart/related) to a real web server (daphne), in batches;
 4. DIMSE: dcmtk's ``storescu`` (Nagle's algorithm off) to ``manage.py dicom_scp``, one
    association per round;
-5. and 6., where Debian's ``orthanc`` and ``orthanc-dicomweb`` are installed: the same STOW-RS
+5. DIMSE floor: the same ``storescu`` run to the SCP as ``dicom_scp`` builds it (pynetdicom, the
+   same contexts, sockets and reactors), in the bench's own process, with a receiver that reads
+   each instance and stores nothing: what pynetdicom and storescu alone cost here, the most any
+   receiver that stores can reach;
+6. and 7., where Debian's ``orthanc`` and ``orthanc-dicomweb`` are installed: the same STOW-RS
    requests to Orthanc's DICOMweb plugin and the same ``storescu`` run to Orthanc's C-STORE SCP
    (Orthanc runs as a subprocess with its own temporary configuration and storage, on free
    loopback ports).
 
 ingest_ratio = ingest-function instances/s / raw instances/s (target >= 0.5); stow_ratio and
 dimse_ratio likewise (dimse target >= 0.9); stow_vs_orthanc and dimse_vs_orthanc = MedPortal's
-instances/s over Orthanc's on the same files (target >= 1.2).
+instances/s over Orthanc's on the same files (target >= 1.2); dimse_floor_ratio and
+dimse_floor_vs_orthanc the same for the DIMSE floor.
 
 Needs only MedPortal's own dependencies (no dev extra): HTTP goes through the standard library.
 DIMSE needs dcmtk's storescu (``apt-get install dcmtk``), the Orthanc paths ``apt-get install
@@ -33,6 +38,7 @@ import argparse
 import http.client
 import io
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -157,6 +163,21 @@ def stow_run(instances: list[bytes], *, api: Http, path: str, batch: int) -> flo
     return time.perf_counter() - started
 
 
+def floor_server_start(port: int):
+    """The C-STORE SCP as ``dicom_scp`` starts it, but acknowledging each instance without
+    storing it (its bytes are taken from pynetdicom as the storing receiver takes them)."""
+    from medportal.intake.dimse import SUCCESS, StoreReceiver, dimse_server_start
+
+    logging.getLogger("pynetdicom").setLevel(logging.WARNING)  # as dicom_scp runs it
+
+    class Acknowledger(StoreReceiver):
+        def on_store(self, event):
+            event.encoded_dataset()
+            return SUCCESS
+
+    return dimse_server_start(host="127.0.0.1", port=port, ae_title="FLOOR", receiver=Acknowledger())
+
+
 def dimse_run(instances: list[bytes], *, folder: Path, port: int, called: str = "MEDPORTAL") -> float:
     for number, data in enumerate(instances):
         (folder / f"{number}.dcm").write_bytes(data)
@@ -263,9 +284,11 @@ def main() -> None:
         subprocess.Popen(command, env=server_env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
         for command in commands
     ]
-    paths = ["raw", "function", "stow", *(["dimse"] if dimse else [])]
+    paths = ["raw", "function", "stow", *(["dimse", "dimse_floor"] if dimse else [])]
     if orthanc:
         paths += ["orthanc_stow", *(["orthanc_dimse"] if dimse else [])]
+    floor_port = free_port()
+    floor = floor_server_start(floor_port) if dimse else None
     seconds = dict.fromkeys(paths, 0.0)
     studies = {path: generate_uid() for path in paths}
     per_round = max(1, args.instances // args.rounds)
@@ -290,6 +313,8 @@ def main() -> None:
                     seconds[path] += stow_run(instances, api=api, path="/dicomweb/studies", batch=args.batch)
                 elif path == "dimse":
                     seconds[path] += dimse_run(instances, folder=folder, port=dimse_port)
+                elif path == "dimse_floor":
+                    seconds[path] += dimse_run(instances, folder=folder, port=floor_port, called="FLOOR")
                 elif path == "orthanc_stow":
                     seconds[path] += stow_run(
                         instances, api=orthanc_api, path="/dicom-web/studies", batch=args.batch
@@ -298,6 +323,8 @@ def main() -> None:
                     seconds[path] += dimse_run(instances, folder=folder, port=orthanc[2], called="ORTHANC")
     finally:
         stop_processes(processes)
+        if floor:
+            floor.shutdown()
         del redis_server
         shutil.rmtree(work, ignore_errors=True)
 
@@ -314,6 +341,7 @@ def main() -> None:
         "function": "ingest function (study_ingest)",
         "stow": "STOW-RS POST /dicomweb/studies",
         "dimse": "DIMSE storescu -> dicom_scp",
+        "dimse_floor": "DIMSE floor (SCP storing nothing)",
         "orthanc_stow": "Orthanc STOW-RS /dicom-web/studies",
         "orthanc_dimse": "Orthanc DIMSE storescu -> Orthanc",
     }
@@ -326,7 +354,7 @@ def main() -> None:
         print("Orthanc: not measured (apt-get install orthanc orthanc-dicomweb)")
     line = f"ingest_ratio={ratio['function']:.3f} stow_ratio={ratio['stow']:.3f}"
     if dimse:
-        line += f" dimse_ratio={ratio['dimse']:.3f}"
+        line += f" dimse_ratio={ratio['dimse']:.3f} dimse_floor_ratio={ratio['dimse_floor']:.3f}"
     line += f" raw_per_s={rate['raw']:.1f} ingest_per_s={rate['function']:.1f} stow_per_s={rate['stow']:.1f}"
     if dimse:
         line += f" dimse_per_s={rate['dimse']:.1f}"
@@ -334,6 +362,7 @@ def main() -> None:
         line += f" stow_vs_orthanc={rate['stow'] / rate['orthanc_stow']:.3f}"
         if dimse:
             line += f" dimse_vs_orthanc={rate['dimse'] / rate['orthanc_dimse']:.3f}"
+            line += f" dimse_floor_vs_orthanc={rate['dimse_floor'] / rate['orthanc_dimse']:.3f}"
     print(line)
 
 

@@ -63,7 +63,7 @@ from medportal.audit.models import Action, EventType
 from medportal.imaging.auditing import study_audit
 from medportal.imaging.ingest import IncomingFile, IngestError, IngestResult, parse_file, study_ingest
 from medportal.imaging.models import Series, Study
-from medportal.intake.dimse_reactor import PromptRequestHandler
+from medportal.intake.dimse_reactor import PromptRequestHandler, SharedContexts
 from medportal.reporting.lifecycle import ReportError
 from medportal.reporting.models import Report, ReportStatus
 from medportal.reporting.services.drafts import report_for_study, study_open_report
@@ -80,6 +80,11 @@ ELEMENTS_DISCARDED = 0xB006  # a warning: what was sent is not kept (the stored 
 # most this long for one instance of each.
 COMMIT_INSTANCES = 64
 COMMIT_WAIT_MS = 20
+# The largest PDU a peer may send us. pynetdicom's default (16 KiB, as Orthanc's) splits a CT
+# slice into several P-DATA PDUs, each read and decoded on its own; a peer such as dcmtk sends
+# what we allow (up to its own limit, 128 KiB for dcmtk). A message is held whole in memory
+# either way (its size is limited by MAX_UPLOAD_FILE_BYTES).
+MAX_PDU_BYTES = 4 * 1024 * 1024
 
 
 def dimse_service_user() -> AbstractBaseUser:
@@ -406,14 +411,20 @@ class _LowLatencyServer(ThreadedAssociationServer):
 
 
 def dimse_server_start(
-    *, host: str, port: int, ae_title: str, low_latency: bool = True
+    *,
+    host: str,
+    port: int,
+    ae_title: str,
+    low_latency: bool = True,
+    receiver: StoreReceiver | None = None,
 ) -> ThreadedAssociationServer:
     """Start the C-STORE SCP in background threads; stop it with ``server.shutdown()``.
 
     Peers must call it by ``ae_title``; it answers C-ECHO and accepts every storage SOP
     class (retired ones too) in every transfer syntax this installation decodes.
     ``low_latency=False`` leaves the sockets as the OS makes them and pynetdicom's reactors
-    polling as they do (to measure the difference).
+    as they are (to measure the difference); ``receiver`` replaces the one that stores (the
+    ingest bench measures the server alone with one that stores nothing).
     """
     ae = AE(ae_title=ae_title)
     ae.require_called_aet = True
@@ -421,13 +432,16 @@ def dimse_server_start(
     for sop_class in storage_sop_classes():
         ae.add_supported_context(sop_class, transfer_syntaxes)
     ae.add_supported_context(Verification)
-    receiver = StoreReceiver()
+    ae.maximum_pdu_size = MAX_PDU_BYTES
+    receiver = receiver or StoreReceiver()
     server = ae.make_server(
         (host, port),
         evt_handlers=receiver.handlers(),
         server_class=_LowLatencyServer if low_latency else ThreadedAssociationServer,
         **({"request_handler": PromptRequestHandler} if low_latency else {}),
     )
+    if low_latency:
+        server.contexts = SharedContexts(server.contexts)
     ae._servers.append(server)  # as AE.start_server does; server.shutdown() removes it
     threading.Thread(target=server.serve_forever, name="dimse-acceptor", daemon=True).start()
     return server

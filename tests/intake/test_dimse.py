@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pydicom
 import pytest
 import redis
@@ -324,6 +325,59 @@ def test_a_study_sent_in_one_association_is_drafted_once_when_it_ends(server, tm
     sent_uids = {pydicom.dcmread(path, stop_before_pixels=True).SOPInstanceUID for path in paths}
     assert (received.study_uid, received.detail["stored"]) == (study_uid, 5)
     assert set(received.detail["instances"]) == sent_uids
+
+
+def test_modalities_sending_at_once_each_get_every_instance_stored(server, tmp_path):
+    """Four associations at once, each negotiating its own transfer syntax from the server's one
+    list of contexts; one sends 512x512 slices, which dcmtk splits into several PDUs."""
+    senders = {"explicit": ["-xe"], "implicit": ["-xi"], "deflated": ["-xd"], "large": ["-xe"]}
+    studies = {}
+    for name in senders:
+        studies[name], paths = ct_series(tmp_path / name, 6)
+        if name == "large":
+            for path in paths:
+                ds = pydicom.dcmread(path)
+                pixels = ds.pixel_array
+                ds.Rows = ds.Columns = 512
+                ds.PixelData = np.resize(pixels, (512, 512)).astype(pixels.dtype).tobytes()
+                ds.save_as(path, enforce_file_format=True)
+    storescu = [
+        subprocess.Popen(
+            [
+                "storescu",
+                "-d",
+                "-aet",
+                name.upper(),
+                "-aec",
+                AE_TITLE,
+                "127.0.0.1",
+                str(server.port),
+                *options,
+                "+sd",
+                str(tmp_path / name),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name, options in senders.items()
+    ]
+    results = {name: process.communicate(timeout=60) for name, process in zip(senders, storescu, strict=True)}
+
+    for name, (_, stderr) in results.items():
+        assert re.findall(r"DIMSE Status\s+: (.+)", stderr) == [SUCCESS] * 6, (name, stderr[-2000:])
+    for name, study_uid in studies.items():
+        instances = Instance.objects.filter(series__study__study_uid=study_uid)
+        assert instances.count() == 6, name
+        assert {instance.original_name.split(":")[0] for instance in instances} == {
+            f"C-STORE from {name.upper()}"
+        }
+    large = Instance.objects.filter(series__study__study_uid=studies["large"]).first()
+    assert display_array(pydicom.dcmread(io.BytesIO(blob_read(large.sha256)))).shape == (512, 512)
+    received = receipts_audited(4)
+    assert sorted((e.detail["calling_ae"], e.detail["stored"]) for e in received) == sorted(
+        (name.upper(), 6) for name in senders
+    )
 
 
 # -- refusals ----------------------------------------------------------------------------------
