@@ -31,6 +31,11 @@ CHROMIUM_ARGS = [
     "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
 
+# Waits for the viewer poll on a timer: Playwright's default polls on requestAnimationFrame, which
+# under SwiftShader's load can go unrun while OHIF draws (CI once timed out on a viewer that had
+# drawn: the failure's own read of the canvas found the image).
+POLL_MS = 250
+
 # The viewport's canvas, as numbers: its size, mean grey and a fingerprint of its pixels.
 CANVAS = """() => {
   const canvas = document.querySelector('.cornerstone-canvas');
@@ -97,15 +102,21 @@ def wait_for_image(page, *, timeout_s: float = 90):
     viewer showed instead (its text, its canvases) and a screenshot of the whole page is kept."""
     try:
         page.wait_for_function(
-            f"() => {{ const s = ({CANVAS})(); return s && s.mean > 5; }}", timeout=timeout_s * 1000
+            f"() => {{ const s = ({CANVAS})(); return s && s.mean > 5; }}",
+            timeout=timeout_s * 1000,
+            polling=POLL_MS,
         )
     except PlaywrightTimeoutError:
         top = page.page if hasattr(page, "page") else page
         top.screenshot(path=ARTIFACTS / f"viewer-not-drawn-{uuid.uuid4().hex[:8]}.png")
         shown = page.evaluate("() => document.body ? document.body.innerText.slice(0, 600) : '(no body)'")
+        animating = page.evaluate(  # whether the frame still gets animation frames (within 1 s)
+            "() => new Promise(done => {"
+            " requestAnimationFrame(() => done(true)); setTimeout(() => done(false), 1000); })"
+        )
         raise AssertionError(
             f"the viewer drew no image in {timeout_s} s at {page.url}; canvas: {page.evaluate(CANVAS)}; "
-            f"canvases: {page.evaluate(CANVASES)}; it showed: {shown!r}; "
+            f"canvases: {page.evaluate(CANVASES)}; animation frames run: {animating}; it showed: {shown!r}; "
             f"browser errors: {getattr(top, 'errors_seen', '(not watched)')}"
         ) from None
     return page.evaluate(CANVAS)
@@ -114,7 +125,9 @@ def wait_for_image(page, *, timeout_s: float = 90):
 def settled(page, before_hash: int | None = None) -> dict:
     """The canvas after it stopped changing (and, given ``before_hash``, once it differs from it)."""
     condition = "s && s.mean > 5" + (f" && s.hash !== {before_hash}" if before_hash is not None else "")
-    page.wait_for_function(f"() => {{ const s = ({CANVAS})(); return {condition}; }}", timeout=30_000)
+    page.wait_for_function(
+        f"() => {{ const s = ({CANVAS})(); return {condition}; }}", timeout=30_000, polling=POLL_MS
+    )
     page.wait_for_timeout(300)
     return page.evaluate(CANVAS)
 
@@ -187,6 +200,7 @@ def test_ohif_draws_a_ct_from_medportal_scrolls_and_windows_it(
             page.wait_for_function(
                 f"() => {{ const s = ({CANVASES})(); return s.viewports >= 2 && s.drawn === s.viewports; }}",
                 timeout=90_000,
+                polling=POLL_MS,
             )
             page.screenshot(path=ARTIFACTS / "ohif-4-beside-prior.png")
 
