@@ -48,13 +48,14 @@ class Scp:
     image_store: Path
     log: Path
 
+    def command(self, tool: str, *args: str, called: str = AE_TITLE, calling: str = "MODALITY1") -> list[str]:
+        """A dcmtk tool's command line against the SCP; -d shows every message, including a
+        status's ErrorComment."""
+        return [tool, "-d", "-aet", calling, "-aec", called, "127.0.0.1", str(self.port), *args]
+
     def run(self, tool: str, *args: str, called: str = AE_TITLE) -> subprocess.CompletedProcess:
-        """A dcmtk tool against the SCP; -d shows every message, including a status's ErrorComment."""
         return subprocess.run(
-            [tool, "-d", "-aet", "MODALITY1", "-aec", called, "127.0.0.1", str(self.port), *args],
-            capture_output=True,
-            text=True,
-            timeout=60,
+            self.command(tool, *args, called=called), capture_output=True, text=True, timeout=60
         )
 
     def store(self, *args: str) -> subprocess.CompletedProcess:
@@ -341,31 +342,19 @@ def test_modalities_sending_at_once_each_get_every_instance_stored(server, tmp_p
                 ds.Rows = ds.Columns = 512
                 ds.PixelData = np.resize(pixels, (512, 512)).astype(pixels.dtype).tobytes()
                 ds.save_as(path, enforce_file_format=True)
-    storescu = [
-        subprocess.Popen(
-            [
-                "storescu",
-                "-d",
-                "-aet",
-                name.upper(),
-                "-aec",
-                AE_TITLE,
-                "127.0.0.1",
-                str(server.port),
-                *options,
-                "+sd",
-                str(tmp_path / name),
-            ],
+    storescu = {
+        name: subprocess.Popen(
+            server.command("storescu", *options, "+sd", str(tmp_path / name), calling=name.upper()),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
         for name, options in senders.items()
-    ]
-    results = {name: process.communicate(timeout=60) for name, process in zip(senders, storescu, strict=True)}
-
-    for name, (_, stderr) in results.items():
-        assert re.findall(r"DIMSE Status\s+: (.+)", stderr) == [SUCCESS] * 6, (name, stderr[-2000:])
+    }
+    for name, process in storescu.items():
+        output, errors = process.communicate(timeout=60)  # -d writes more than a pipe holds
+        sent = subprocess.CompletedProcess(process.args, process.returncode, output, errors)
+        assert statuses(sent) == [SUCCESS] * 6, (name, errors[-2000:])
     for name, study_uid in studies.items():
         instances = Instance.objects.filter(series__study__study_uid=study_uid)
         assert instances.count() == 6, name
